@@ -1,0 +1,117 @@
+package routing
+
+import (
+	"context"
+	"time"
+)
+
+// Service enforces the rules of the domain on top of a Store. Every change
+// it makes is written together with its report entry in one transaction.
+type Service struct {
+	store    Store
+	now      func() time.Time
+	hashCost int
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock sets the clock used for report entries (tests use a fixed one).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithPasswordCost sets the bcrypt cost of password hashes. Tests lower it;
+// production keeps the default.
+func WithPasswordCost(cost int) Option { return func(s *Service) { s.hashCost = cost } }
+
+// NewService returns a Service over store.
+func NewService(store Store, opts ...Option) *Service {
+	s := &Service{store: store, now: time.Now, hashCost: defaultHashCost}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// update runs fn in a write transaction.
+func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
+	return s.store.Update(ctx, fn)
+}
+
+// view runs fn in a read transaction.
+func (s *Service) view(ctx context.Context, fn func(Tx) error) error {
+	return s.store.View(ctx, fn)
+}
+
+// report appends an entry stamped with the service clock.
+func (s *Service) report(tx Tx, e ReportEntry) error {
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	return tx.AppendReport(&e)
+}
+
+// RecordCall appends the report entry of a handled call. Its action is
+// forced to "Call Handler" and its channel to "sip".
+func (s *Service) RecordCall(ctx context.Context, e ReportEntry) error {
+	e.Action, e.Channel = ActionCallHandler, ChannelSIP
+	return s.update(ctx, func(tx Tx) error { return s.report(tx, e) })
+}
+
+// DecideCall gathers the facts about call from the store and returns
+// Decide's answer.
+func (s *Service) DecideCall(ctx context.Context, call Call) (Decision, error) {
+	var facts Facts
+	err := s.view(ctx, func(tx Tx) error {
+		var err error
+		if facts.Settings, err = tx.Settings(); err != nil {
+			return err
+		}
+		if facts.CalledLine, err = lineGroup(tx, call.Called); err != nil {
+			return err
+		}
+		facts.InitialLine, err = lineGroup(tx, call.Initial)
+		return err
+	})
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decide(call, facts), nil
+}
+
+// lineGroup returns the line and group of a network number, nil when it is
+// none of ours.
+func lineGroup(tx Tx, number string) (*LineGroup, error) {
+	key := numberKey(number)
+	if key == "" {
+		return nil, nil
+	}
+	l, err := tx.Line(key)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	g, err := tx.Group(l.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	return &LineGroup{Line: l, Group: g}, nil
+}
+
+// GroupOfLine returns the line and the group a line number belongs to, or
+// ENOTFOUND. It is the lookup every call makes.
+func (s *Service) GroupOfLine(ctx context.Context, number string) (LineGroup, error) {
+	var lg *LineGroup
+	err := s.view(ctx, func(tx Tx) error {
+		var err error
+		lg, err = lineGroup(tx, number)
+		return err
+	})
+	if err != nil {
+		return LineGroup{}, err
+	}
+	if lg == nil {
+		return LineGroup{}, FieldErrorf(ENOTFOUND, "lineNumber", "line %q is in no group", number)
+	}
+	return *lg, nil
+}

@@ -1,0 +1,154 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/sqlite"
+)
+
+// cachedDB opens the database file name under the temporary folder, built
+// by fill the first time: the large data sets take longer to write than the
+// benchmarks take to run, and benchmark functions are called several times.
+func cachedDB(b *testing.B, name string, fill func(tx routing.Tx) error) *sqlite.DB {
+	b.Helper()
+	path := filepath.Join(os.TempDir(), name)
+	if _, err := os.Stat(path); err != nil {
+		tmp := path + ".building"
+		os.Remove(tmp)
+		db := open(b, tmp)
+		if err := db.Update(ctx, fill); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return open(b, path)
+}
+
+// BenchmarkGroupOfLine measures the lookup every call makes, with 10,000
+// groups of 10 lines each.
+func BenchmarkGroupOfLine(b *testing.B) {
+	const groups, perGroup = 10_000, 10
+	db := cachedDB(b, "phonediversions-bench-lines-v1.db", func(tx routing.Tx) error {
+		for i := 0; i < groups; i++ {
+			g := routing.Group{Name: fmt.Sprintf("Group %05d", i), Destination: fmt.Sprintf("5%05d", i), On: i%2 == 0}
+			if err := tx.InsertGroup(&g); err != nil {
+				return err
+			}
+			for j := 0; j < perGroup; j++ {
+				if err := tx.InsertLine(routing.Line{Number: fmt.Sprintf("+4144%06d", i*perGroup+j), GroupID: g.ID}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	defer db.Close()
+	svc := routing.NewService(db)
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := rng.IntN(groups * perGroup)
+		lg, err := svc.GroupOfLine(ctx, fmt.Sprintf("+4144%06d", n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if want := fmt.Sprintf("Group %05d", n/perGroup); lg.Group.Name != want {
+			b.Fatalf("line %d in %q, want %q", n, lg.Group.Name, want)
+		}
+	}
+}
+
+// BenchmarkDecideCall measures the whole decision of a diverted call:
+// settings, the called number and the initial number looked up.
+func BenchmarkDecideCall(b *testing.B) {
+	db := cachedDB(b, "phonediversions-bench-lines-v1.db", nil)
+	defer db.Close()
+	svc := routing.NewService(db)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d, err := svc.DecideCall(ctx, routing.Call{Caller: "0799999999", Called: "5000", Initial: "+4144000123"})
+		if err != nil || d.Verdict != routing.VerdictAnnounceThenBridge {
+			b.Fatal(d, err)
+		}
+	}
+}
+
+// BenchmarkReports measures a page of 50 entries with its total count over
+// 1,000,000 report entries spread over a year.
+func BenchmarkReports(b *testing.B) {
+	const entries = 1_000_000
+	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	start := end.AddDate(-1, 0, 0)
+	db := cachedDB(b, "phonediversions-bench-reports-v1.db", func(tx routing.Tx) error {
+		rng := rand.New(rand.NewPCG(3, 4))
+		callStatuses := []routing.Status{routing.StatusConnected, routing.StatusConnected, routing.StatusConnected,
+			routing.StatusDirectAccess, routing.StatusTerminated, routing.StatusBusy, routing.StatusNoAnswer, routing.StatusFailed, routing.StatusCancelled}
+		step := end.Sub(start) / entries
+		for i := 0; i < entries; i++ {
+			g := rng.IntN(10_000)
+			e := routing.ReportEntry{
+				Time:     start.Add(time.Duration(i) * step),
+				Receiver: fmt.Sprintf("+4144%06d", g*10+rng.IntN(10)),
+				Group:    fmt.Sprintf("Group %05d", g),
+				Channel:  routing.ChannelSIP,
+			}
+			if rng.IntN(10) == 0 {
+				e.Action, e.Status, e.Channel = routing.ActionDiversion, routing.StatusActivated, routing.ChannelWeb
+				e.Username = fmt.Sprintf("User %04d, Dept %02d", rng.IntN(5000), rng.IntN(40))
+				if rng.IntN(2) == 0 {
+					e.Status = routing.StatusDeactivated
+				}
+			} else {
+				e.Action, e.Status = routing.ActionCallHandler, callStatuses[rng.IntN(len(callStatuses))]
+				e.Caller = fmt.Sprintf("07%08d", rng.IntN(100_000_000))
+			}
+			if err := tx.AppendReport(&e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	defer db.Close()
+	svc := routing.NewService(db)
+	cases := []struct {
+		name string
+		f    routing.ReportFilter
+	}{
+		{"newest", routing.ReportFilter{}},
+		{"oldest", routing.ReportFilter{OldestFirst: true}},
+		{"week+action+status", routing.ReportFilter{From: end.AddDate(0, 0, -7), To: end, Action: routing.ActionCallHandler, Status: routing.StatusBusy}},
+		{"month+action", routing.ReportFilter{From: end.AddDate(0, -1, 0), To: end, Action: routing.ActionDiversion}},
+		{"status-only", routing.ReportFilter{Status: routing.StatusNoAnswer}},
+		{"search-group", routing.ReportFilter{Search: "Group 01234"}},
+		{"search-caller", routing.ReportFilter{Search: "0712345"}},
+		{"search-2chars+week", routing.ReportFilter{Search: "99", From: end.AddDate(0, 0, -7), To: end}},
+		{"page-100", routing.ReportFilter{Offset: 100 * 50}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var total int
+			for i := 0; i < b.N; i++ {
+				page, err := svc.Reports(ctx, c.f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total = page.Total
+			}
+			b.ReportMetric(float64(total), "matches")
+		})
+	}
+}

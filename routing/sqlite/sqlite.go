@@ -1,0 +1,187 @@
+// Package sqlite is the embedded routing.Store: one SQLite file in WAL mode
+// with foreign keys on, its schema kept by ordered migrations embedded in
+// the binary.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/phonediversions/phonediversions/routing"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// DB is the SQLite store. Writes go through a single connection, so write
+// transactions queue in Go rather than fail with SQLITE_BUSY; reads use a
+// pool of read-only connections that see the last committed state (WAL).
+type DB struct {
+	path  string
+	write *sql.DB
+	read  *sql.DB
+	// Now is the clock used for created/updated times. It may be replaced
+	// before Open.
+	Now func() time.Time
+}
+
+// New returns a store for the database file at path. Call Open before use.
+func New(path string) *DB {
+	return &DB{path: path, Now: time.Now}
+}
+
+func (db *DB) dsn(readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	// FULL: a committed switch or report survives a power cut, not only a
+	// crash of the process.
+	q.Add("_pragma", "synchronous(FULL)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: db.path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Open opens (creating when missing) the database file and applies the
+// migrations it has not seen yet.
+func (db *DB) Open() error {
+	if db.path == "" {
+		return errors.New("sqlite: no database path")
+	}
+	var err error
+	if db.write, err = sql.Open("sqlite", db.dsn(false)); err != nil {
+		return fmt.Errorf("sqlite: open: %w", err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetConnMaxIdleTime(0)
+	db.write.SetConnMaxLifetime(0)
+	if err := db.write.Ping(); err != nil {
+		db.write.Close()
+		return fmt.Errorf("sqlite: open %s: %w", db.path, err)
+	}
+	if err := db.migrate(); err != nil {
+		db.write.Close()
+		return err
+	}
+	if db.read, err = sql.Open("sqlite", db.dsn(true)); err != nil {
+		db.write.Close()
+		return fmt.Errorf("sqlite: open: %w", err)
+	}
+	db.read.SetMaxOpenConns(8)
+	db.read.SetMaxIdleConns(8)
+	return nil
+}
+
+// Close closes the database; committed data is on disk.
+func (db *DB) Close() error {
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		// Fold the WAL back into the main file so the next start is fast.
+		_, _ = db.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		errs = append(errs, db.write.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// migrate applies, in name order and each in its own transaction, the
+// embedded migrations not yet recorded in schema_migrations.
+func (db *DB) migrate() error {
+	if _, err := db.write.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite: migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := db.migrateFile(name); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) migrateFile(name string) error {
+	tx, err := db.write.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+		return err
+	} else if n > 0 {
+		return nil
+	}
+	buf, err := fs.ReadFile(migrationFS, name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(string(buf)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, name, db.Now().UnixNano()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(ctx context.Context, fn func(routing.Tx) error) error {
+	t, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer t.Rollback()
+	return fn(&tx{ctx: ctx, tx: t, now: db.Now})
+}
+
+// Update runs fn in a write transaction and commits when fn returns nil.
+func (db *DB) Update(ctx context.Context, fn func(routing.Tx) error) error {
+	t, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer t.Rollback()
+	if err := fn(&tx{ctx: ctx, tx: t, now: db.Now}); err != nil {
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// conflict turns a uniqueness violation into a routing ECONFLICT error on
+// field; other errors pass through.
+func conflict(err error, field, format string, args ...any) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return routing.FieldErrorf(routing.ECONFLICT, field, format, args...)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return routing.Errorf(routing.ECONFLICT, "a referenced record does not exist or is still in use")
+		}
+	}
+	return err
+}

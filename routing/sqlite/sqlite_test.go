@@ -1,0 +1,157 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/sqlite"
+)
+
+var ctx = context.Background()
+
+func open(t testing.TB, path string) *sqlite.DB {
+	t.Helper()
+	db := sqlite.New(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestOpenCreatesAndMigratesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pd.db")
+	fixed := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+	db := sqlite.New(path)
+	db.Now = func() time.Time { return fixed }
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	var g routing.Group
+	err := db.Update(ctx, func(tx routing.Tx) error {
+		g = routing.Group{Name: "Sales", Destination: "5000"}
+		return tx.InsertGroup(&g)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.CreatedAt.Equal(fixed) {
+		t.Fatalf("created at %v, want the injected clock's %v", g.CreatedAt, fixed)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+
+	db = open(t, path)
+	defer db.Close()
+	err = db.View(ctx, func(tx routing.Tx) error {
+		got, err := tx.Group(g.ID)
+		if err != nil {
+			return err
+		}
+		if !got.CreatedAt.Equal(fixed) || got.Name != "Sales" {
+			t.Errorf("after reopen %+v", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.Glob(os.DirFS("migrations"), "*.sql")
+	if n := db.MigrationCount(t); n != len(names) {
+		t.Fatalf("%d migrations recorded, %d files", n, len(names))
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "pd.db"))
+	defer db.Close()
+	p := db.Pragmas(t)
+	if p.JournalMode != "wal" || !p.ForeignKeys || p.BusyTimeout < 1000 {
+		t.Fatalf("pragmas %+v", p)
+	}
+}
+
+func TestFailedUpdateRollsBack(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "pd.db"))
+	defer db.Close()
+	boom := errors.New("boom")
+	err := db.Update(ctx, func(tx routing.Tx) error {
+		g := routing.Group{Name: "Sales", Destination: "5000"}
+		if err := tx.InsertGroup(&g); err != nil {
+			return err
+		}
+		if err := tx.AppendReport(&routing.ReportEntry{Action: routing.ActionGroup, Status: routing.StatusCreated}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update returned %v", err)
+	}
+	err = db.View(ctx, func(tx routing.Tx) error {
+		gs, err := tx.Groups(routing.GroupFilter{})
+		if err != nil {
+			return err
+		}
+		page, err := tx.Reports(routing.ReportFilter{Limit: 10})
+		if len(gs) != 0 || page.Total != 0 {
+			t.Errorf("rolled back transaction left %d groups, %d reports", len(gs), page.Total)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConstraints(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "pd.db"))
+	defer db.Close()
+	var g routing.Group
+	if err := db.Update(ctx, func(tx routing.Tx) error {
+		g = routing.Group{Name: "Sales", Destination: "5000"}
+		if err := tx.InsertGroup(&g); err != nil {
+			return err
+		}
+		return tx.InsertLine(routing.Line{Number: "1001", GroupID: g.ID})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		fn   func(tx routing.Tx) error
+		code string
+	}{
+		{"duplicate group name", func(tx routing.Tx) error {
+			return tx.InsertGroup(&routing.Group{Name: "SALES", Destination: "1"})
+		}, routing.ECONFLICT},
+		{"duplicate line", func(tx routing.Tx) error {
+			return tx.InsertLine(routing.Line{Number: "1001", GroupID: g.ID})
+		}, routing.ECONFLICT},
+		{"line of a missing group", func(tx routing.Tx) error {
+			return tx.InsertLine(routing.Line{Number: "1002", GroupID: 999})
+		}, routing.ECONFLICT},
+		{"missing group", func(tx routing.Tx) error { _, err := tx.Group(999); return err }, routing.ENOTFOUND},
+		{"update missing group", func(tx routing.Tx) error { return tx.UpdateGroup(&routing.Group{ID: 999, Name: "x"}) }, routing.ENOTFOUND},
+		{"missing line", func(tx routing.Tx) error { return tx.DeleteLine("9999") }, routing.ENOTFOUND},
+		{"missing user", func(tx routing.Tx) error { _, err := tx.UserByUsername("nobody"); return err }, routing.ENOTFOUND},
+		{"missing announcement", func(tx routing.Tx) error { return tx.DeleteAnnouncement(5) }, routing.ENOTFOUND},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := db.Update(ctx, tt.fn)
+			if routing.ErrorCode(err) != tt.code {
+				t.Fatalf("error %v, want code %s", err, tt.code)
+			}
+		})
+	}
+}

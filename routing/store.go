@@ -1,0 +1,73 @@
+package routing
+
+import "context"
+
+// Store persists the domain. Update runs fn in one write transaction: every
+// change fn makes, and every report entry it appends, is committed together
+// or not at all. View runs fn in a read-only transaction. Implementations
+// return *Error with ENOTFOUND for missing records and ECONFLICT for
+// uniqueness violations, naming the field.
+type Store interface {
+	View(ctx context.Context, fn func(Tx) error) error
+	Update(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
+
+// Tx is the set of operations available inside a transaction.
+type Tx interface {
+	// Group returns the group with the id (ENOTFOUND when there is none).
+	Group(id int64) (Group, error)
+	// Groups returns the groups matching the filter, ordered by name.
+	Groups(f GroupFilter) ([]Group, error)
+	// InsertGroup stores g and sets its ID and timestamps.
+	InsertGroup(g *Group) error
+	// UpdateGroup writes every field of g except ID and CreatedAt.
+	UpdateGroup(g *Group) error
+	// DeleteGroup removes the group and its lines.
+	DeleteGroup(id int64) error
+
+	// Line returns the line with the number (ENOTFOUND when there is none).
+	Line(number string) (Line, error)
+	// Lines returns the lines of a group, ordered by number.
+	Lines(groupID int64) ([]Line, error)
+	// InsertLine stores l; ECONFLICT when the number already has a group.
+	InsertLine(l Line) error
+	// UpdateLine changes the description of a line.
+	UpdateLine(l Line) error
+	// DeleteLine removes a line.
+	DeleteLine(number string) error
+
+	// User returns the user with the id.
+	User(id int64) (User, error)
+	// UserByUsername returns the user with the username.
+	UserByUsername(username string) (User, error)
+	// UserOfLine returns the user owning the line number.
+	UserOfLine(number string) (User, error)
+	// Users returns every user, ordered by username.
+	Users() ([]User, error)
+	// InsertUser stores u and sets its ID and timestamps.
+	InsertUser(u *User) error
+	// UpdateUser writes every field of u except ID and CreatedAt.
+	UpdateUser(u *User) error
+	// DeleteUser removes a user.
+	DeleteUser(id int64) error
+
+	// Settings returns the call-handler settings.
+	Settings() (Settings, error)
+	// SaveSettings replaces the call-handler settings.
+	SaveSettings(s Settings) error
+
+	// Announcement returns the announcement with the id.
+	Announcement(id int64) (Announcement, error)
+	// Announcements returns every announcement, newest first.
+	Announcements() ([]Announcement, error)
+	// InsertAnnouncement stores a and sets its ID.
+	InsertAnnouncement(a *Announcement) error
+	// DeleteAnnouncement removes an announcement.
+	DeleteAnnouncement(id int64) error
+
+	// AppendReport appends e and sets its ID.
+	AppendReport(e *ReportEntry) error
+	// Reports returns a page of entries matching f and their total count.
+	Reports(f ReportFilter) (ReportPage, error)
+}
