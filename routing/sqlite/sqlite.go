@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"time"
 
@@ -62,7 +63,12 @@ func (db *DB) Open() error {
 	if db.path == "" {
 		return errors.New("sqlite: no database path")
 	}
-	var err error
+	// The file holds password hashes: create it readable by its owner only.
+	f, err := os.OpenFile(db.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: open: %w", err)
+	}
+	f.Close()
 	if db.write, err = sql.Open("sqlite", db.dsn(false)); err != nil {
 		return fmt.Errorf("sqlite: open: %w", err)
 	}

@@ -68,6 +68,7 @@ CREATE TABLE reports (
 CREATE INDEX reports_at ON reports(at);
 CREATE INDEX reports_action_status_at ON reports(action, status, at);
 CREATE INDEX reports_status_at ON reports(status, at);
+CREATE INDEX reports_action_at ON reports(action, at);
 
 -- Substring search over the names and numbers of the report.
 CREATE VIRTUAL TABLE reports_fts USING fts5(

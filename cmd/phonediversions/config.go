@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Config is every setting of the program. Each comes, in rising order of
+// precedence, from its default, the config file, the environment
+// (PHONEDIVERSIONS_<KEY>) and the command line (--key).
+type Config struct {
+	// ConfigFile is the file read for settings; "" reads none.
+	ConfigFile    string
+	DataDir       string
+	LogLevel      string
+	LogFormat     string
+	AdminUsername string
+	AdminPassword string
+}
+
+// setting describes one key: its name in the file, its flag and its
+// environment variable, its default and how it is set.
+type setting struct {
+	key  string
+	def  string
+	help string
+	set  func(c *Config, v string) error
+}
+
+func str(dst func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *dst(c) = v; return nil }
+}
+
+func oneOf(dst func(*Config) *string, allowed ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		for _, a := range allowed {
+			if v == a {
+				*dst(c) = v
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))
+	}
+}
+
+// settings lists every key. README.md documents the same list; the
+// --print-config flag prints it as a config file.
+func settings() []setting {
+	return []setting{
+		{"data_dir", "data", "folder of the database and the announcements; created on first start",
+			str(func(c *Config) *string { return &c.DataDir })},
+		{"log_level", "info", "least severe log level written: debug, info, warn, error",
+			oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
+		{"log_format", "auto", "log format: console (for people), json (for collectors), auto (console on a terminal, json otherwise)",
+			oneOf(func(c *Config) *string { return &c.LogFormat }, "auto", "console", "json")},
+		{"admin_username", "admin", "username of the first administrator, created when there is no user",
+			str(func(c *Config) *string { return &c.AdminUsername })},
+		{"admin_password", "", "password of the first administrator; empty: one is generated and printed once",
+			str(func(c *Config) *string { return &c.AdminPassword })},
+	}
+}
+
+// envName is the environment variable of a key.
+func envName(key string) string { return "PHONEDIVERSIONS_" + strings.ToUpper(key) }
+
+// flagName is the command-line flag of a key.
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+// errHelp is returned when the command line asked for help or the version,
+// which have been printed: the program exits without starting.
+var errHelp = errors.New("help printed")
+
+// ParseConfig builds the Config from the defaults, the config file (the
+// --config flag, else PHONEDIVERSIONS_CONFIG, else phonediversions.conf when
+// it exists), the environment and the command line. Errors name the key and
+// where its value came from.
+func ParseConfig(args []string, getenv func(string) string, stdout io.Writer) (Config, error) {
+	var c Config
+	all := settings()
+	for _, s := range all {
+		if err := s.set(&c, s.def); err != nil {
+			return c, fmt.Errorf("default of %s: %w", s.key, err)
+		}
+	}
+
+	fs := flag.NewFlagSet("phonediversions", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	configFile := fs.String("config", "", "config file (default: $PHONEDIVERSIONS_CONFIG, else phonediversions.conf when it exists)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	printConfig := fs.Bool("print-config", false, "print every setting with its default as a config file and exit")
+	flagValues := map[string]*string{}
+	for _, s := range all {
+		flagValues[s.key] = fs.String(flagName(s.key), s.def, s.help+" (env "+envName(s.key)+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, errHelp
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case *showVersion:
+		fmt.Fprintln(stdout, "phonediversions", Version())
+		return c, errHelp
+	case *printConfig:
+		writeDefaultConfig(stdout, all)
+		return c, errHelp
+	}
+
+	c.ConfigFile = *configFile
+	explicit := c.ConfigFile != ""
+	if !explicit {
+		if c.ConfigFile = getenv("PHONEDIVERSIONS_CONFIG"); c.ConfigFile != "" {
+			explicit = true
+		} else if _, err := os.Stat("phonediversions.conf"); err == nil {
+			c.ConfigFile = "phonediversions.conf"
+		}
+	}
+	if c.ConfigFile != "" {
+		if err := readConfigFile(&c, c.ConfigFile, all); err != nil {
+			if explicit || !errors.Is(err, os.ErrNotExist) {
+				return c, err
+			}
+			c.ConfigFile = ""
+		}
+	}
+	for _, s := range all {
+		if v, ok := lookupEnv(getenv, envName(s.key)); ok {
+			if err := s.set(&c, v); err != nil {
+				return c, fmt.Errorf("%s: %w", envName(s.key), err)
+			}
+		}
+	}
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range all {
+			if flagErr == nil && flagName(s.key) == f.Name {
+				if err := s.set(&c, *flagValues[s.key]); err != nil {
+					flagErr = fmt.Errorf("--%s: %w", f.Name, err)
+				}
+			}
+		}
+	})
+	return c, flagErr
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// readConfigFile reads "key = value" lines; "#" starts a comment line,
+// values may be quoted with double quotes. An unknown key is an error, so a
+// typo never goes unnoticed.
+func readConfigFile(c *Config, path string, all []setting) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			return fmt.Errorf("%s:%d: want key = value", path, n)
+		}
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			value = value[1 : len(value)-1]
+		}
+		found := false
+		for _, s := range all {
+			if s.key == key {
+				found = true
+				if err := s.set(c, value); err != nil {
+					return fmt.Errorf("%s:%d: %s: %w", path, n, key, err)
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("%s:%d: unknown key %q", path, n, key)
+		}
+	}
+	return sc.Err()
+}
+
+func writeDefaultConfig(w io.Writer, all []setting) {
+	fmt.Fprintln(w, "# PhoneDiversions configuration. Every key is shown with its default.")
+	fmt.Fprintln(w, "# Environment variables PHONEDIVERSIONS_<KEY> and flags --<key> override it.")
+	for _, s := range all {
+		fmt.Fprintf(w, "\n# %s\n%s = %q\n", s.help, s.key, s.def)
+	}
+}

@@ -1,0 +1,141 @@
+// Command phonediversions runs PhoneDiversions: the diversion groups, their
+// store and, as they are built, the SIP call handler and the admin web
+// module. Started with no configuration it keeps its data in ./data.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/sqlite"
+)
+
+// version is set at link time (-ldflags "-X main.version=1.2.3"); otherwise
+// the module version of the build is used.
+var version = ""
+
+// Version returns the version of this build.
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := ParseConfig(os.Args[1:], os.Getenv, os.Stdout)
+	if errors.Is(err, errHelp) {
+		return
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "phonediversions:", err)
+		os.Exit(2)
+	}
+	m := NewMain(cfg, os.Stdout, os.Stderr)
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "phonediversions:", err)
+		m.Close()
+		os.Exit(1)
+	}
+	<-ctx.Done()
+	stop() // a second signal now ends the process at once
+	m.Log.Info().Msg("stopping")
+	if err := m.Close(); err != nil {
+		m.Log.Error().Err(err).Msg("stop")
+		os.Exit(1)
+	}
+	m.Log.Info().Msg("stopped")
+}
+
+// Main is the running program, split into Run and Close so that a test can
+// run the whole of it with a temporary data folder.
+type Main struct {
+	Config  Config
+	Stdout  io.Writer
+	Log     zerolog.Logger
+	DB      *sqlite.DB
+	Service *routing.Service
+}
+
+// NewMain returns a program with the configuration, writing what people
+// must read (the generated password) to stdout and logs to stderr.
+func NewMain(cfg Config, stdout, stderr io.Writer) *Main {
+	return &Main{Config: cfg, Stdout: stdout, Log: newLogger(cfg, stderr)}
+}
+
+func newLogger(cfg Config, w io.Writer) zerolog.Logger {
+	console := cfg.LogFormat == "console"
+	if cfg.LogFormat == "auto" {
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			console = true
+		}
+	}
+	if console {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// DatabasePath is where the embedded database lives.
+func (m *Main) DatabasePath() string {
+	return filepath.Join(m.Config.DataDir, "phonediversions.db")
+}
+
+// Run creates the data folder when missing, opens the store, creates the
+// first administrator on first start and logs that the program is ready.
+// It returns once everything is started.
+func (m *Main) Run(ctx context.Context) error {
+	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	m.DB = sqlite.New(m.DatabasePath())
+	if err := m.DB.Open(); err != nil {
+		return err
+	}
+	m.Service = routing.NewService(m.DB)
+	pw, created, err := m.Service.EnsureAdmin(ctx, m.Config.AdminUsername, m.Config.AdminPassword, generatePassword)
+	if err != nil {
+		return fmt.Errorf("first administrator: %w", err)
+	}
+	if created {
+		m.Log.Info().Str("username", m.Config.AdminUsername).Msg("first administrator created")
+		if m.Config.AdminPassword == "" {
+			fmt.Fprintf(m.Stdout, "\nFirst administrator: username %q, password %q\nThis password is shown once; change it after signing in.\n\n",
+				m.Config.AdminUsername, pw)
+		}
+	}
+	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.DatabasePath()).Msg("ready")
+	return nil
+}
+
+// Close stops everything Run started; what was written is on disk.
+func (m *Main) Close() error {
+	if m.DB != nil {
+		return m.DB.Close()
+	}
+	return nil
+}
+
+// generatePassword returns 26 random base32 characters (130 bits).
+func generatePassword() string { return rand.Text() }

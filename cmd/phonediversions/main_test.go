@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/phonediversions/phonediversions/routing"
+)
+
+var ctx = context.Background()
+
+func testConfig(t *testing.T, dataDir string) Config {
+	t.Helper()
+	cfg, err := ParseConfig([]string{"--data-dir", dataDir, "--log-format", "json"}, func(string) string { return "" }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+var passwordLine = regexp.MustCompile(`username "admin", password "([^"]+)"`)
+
+func TestMainFirstStartThenReuse(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "nested", "data")
+	var out, logs bytes.Buffer
+	m := NewMain(testConfig(t, dataDir), &out, &logs)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	match := passwordLine.FindStringSubmatch(out.String())
+	if match == nil {
+		t.Fatalf("no generated password printed; stdout: %q", out.String())
+	}
+	password := match[1]
+	if len(password) < 20 {
+		t.Fatalf("generated password %q is too short", password)
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Fatal("the generated password was written to the logs")
+	}
+	if !strings.Contains(logs.String(), `"message":"ready"`) {
+		t.Fatalf("no ready line in the logs: %s", logs.String())
+	}
+	if _, err := m.Service.Authenticate(ctx, "admin", password); err != nil {
+		t.Fatal(err)
+	}
+	g, err := m.Service.CreateGroup(ctx, routing.Actor{Name: "admin"}, routing.ChannelWeb, routing.Group{Name: "Front Desk", Destination: "1022"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Service.SetState(ctx, g.ID, true, routing.Actor{Name: "admin"}, routing.ChannelWeb); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(m.DatabasePath()); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Fatalf("database file %v, mode %v: want it readable by its owner only", err, fi.Mode())
+	}
+
+	out.Reset()
+	m = NewMain(testConfig(t, dataDir), &out, &logs)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if strings.Contains(out.String(), "password") {
+		t.Fatalf("second start printed a password again: %q", out.String())
+	}
+	if _, err := m.Service.Authenticate(ctx, "admin", password); err != nil {
+		t.Fatalf("first password lost on restart: %v", err)
+	}
+	got, err := m.Service.Group(ctx, g.ID)
+	if err != nil || !got.On || got.Name != "Front Desk" {
+		t.Fatalf("group after restart %+v %v", got, err)
+	}
+}
+
+func TestMainAdminPasswordFromEnvironment(t *testing.T) {
+	env := map[string]string{"PHONEDIVERSIONS_ADMIN_PASSWORD": "from-the-environment", "PHONEDIVERSIONS_DATA_DIR": t.TempDir()}
+	cfg, err := ParseConfig(nil, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, logs bytes.Buffer
+	m := NewMain(cfg, &out, &logs)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if strings.Contains(out.String()+logs.String(), "from-the-environment") {
+		t.Fatal("a password given by the environment was printed")
+	}
+	if _, err := m.Service.Authenticate(ctx, "admin", "from-the-environment"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pd.conf")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		args    []string
+		want    func(Config) bool
+		wantErr string
+	}{
+		{name: "defaults", args: nil, want: func(c Config) bool {
+			return c.DataDir == "data" && c.LogLevel == "info" && c.LogFormat == "auto" && c.AdminUsername == "admin" && c.AdminPassword == ""
+		}},
+		{name: "file over defaults", file: "# comment\ndata_dir = \"/srv/pd\"\nlog_level = debug\n", args: []string{"--config", file},
+			want: func(c Config) bool { return c.DataDir == "/srv/pd" && c.LogLevel == "debug" && c.ConfigFile == file }},
+		{name: "env over file", file: "data_dir = /srv/pd\n", env: map[string]string{"PHONEDIVERSIONS_DATA_DIR": "/env/pd"},
+			args: []string{"--config", file}, want: func(c Config) bool { return c.DataDir == "/env/pd" }},
+		{name: "flag over env", file: "data_dir = /srv/pd\n", env: map[string]string{"PHONEDIVERSIONS_DATA_DIR": "/env/pd"},
+			args: []string{"--config", file, "--data-dir", "/flag/pd"}, want: func(c Config) bool { return c.DataDir == "/flag/pd" }},
+		{name: "config file from env", file: "admin_username = root\n", env: map[string]string{"PHONEDIVERSIONS_CONFIG": file},
+			want: func(c Config) bool { return c.AdminUsername == "root" }},
+		{name: "unknown key in file", file: "data_dri = x\n", args: []string{"--config", file}, wantErr: `pd.conf:1: unknown key "data_dri"`},
+		{name: "line without =", file: "\n\ndata_dir\n", args: []string{"--config", file}, wantErr: "pd.conf:3: want key = value"},
+		{name: "bad value in file", file: "log_level = loud\n", args: []string{"--config", file}, wantErr: "pd.conf:1: log_level: must be one of"},
+		{name: "bad value in env", env: map[string]string{"PHONEDIVERSIONS_LOG_FORMAT": "xml"}, wantErr: "PHONEDIVERSIONS_LOG_FORMAT: must be one of"},
+		{name: "bad flag value", args: []string{"--log-level", "loud"}, wantErr: "--log-level: must be one of"},
+		{name: "unknown flag", args: []string{"--colour"}, wantErr: "flag provided but not defined"},
+		{name: "missing explicit file", args: []string{"--config", filepath.Join(dir, "missing.conf")}, wantErr: "no such file"},
+		{name: "stray argument", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			write(tt.file)
+			c, err := ParseConfig(tt.args, func(k string) string { return tt.env[k] }, &bytes.Buffer{})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.want(c) {
+				t.Fatalf("config %+v", c)
+			}
+		})
+	}
+}
+
+func TestVersionAndPrintConfig(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := ParseConfig([]string{"--version"}, func(string) string { return "" }, &out); err != errHelp {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "phonediversions ") {
+		t.Fatalf("--version printed %q", out.String())
+	}
+	out.Reset()
+	if _, err := ParseConfig([]string{"--print-config"}, func(string) string { return "" }, &out); err != errHelp {
+		t.Fatal(err)
+	}
+	// What --print-config prints is a valid config file with every key.
+	file := filepath.Join(t.TempDir(), "printed.conf")
+	if err := os.WriteFile(file, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConfig([]string{"--config", file}, func(string) string { return "" }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("printed config does not parse: %v\n%s", err, out.String())
+	}
+	for _, s := range settings() {
+		if !strings.Contains(out.String(), s.key+" = ") {
+			t.Errorf("key %s missing from --print-config", s.key)
+		}
+	}
+	if c.DataDir != "data" {
+		t.Fatalf("printed defaults parse to %+v", c)
+	}
+}
+
+// TestSignalsStopCleanly runs the real binary and stops it as an operator
+// would, with SIGINT (Ctrl-C) and with SIGTERM.
+func TestSignalsStopCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "phonediversions")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(bin, "--data-dir", dataDir, "--log-format", "json")
+			cmd.Env = append(os.Environ(), "PHONEDIVERSIONS_ADMIN_PASSWORD=")
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := bufio.NewScanner(stderr)
+			ready := false
+			for !ready && lines.Scan() {
+				ready = strings.Contains(lines.Text(), `"message":"ready"`)
+			}
+			if !ready {
+				cmd.Process.Kill()
+				t.Fatal("the program never logged ready")
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			var rest strings.Builder
+			done := make(chan error, 1)
+			go func() {
+				for lines.Scan() {
+					rest.WriteString(lines.Text() + "\n")
+				}
+				done <- cmd.Wait()
+			}()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("exit: %v\n%s", err, rest.String())
+				}
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("did not stop within 20 s")
+			}
+			if !strings.Contains(rest.String(), `"message":"stopped"`) {
+				t.Fatalf("no stopped line: %s", rest.String())
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "phonediversions.db")); err != nil {
+		t.Fatal(err)
+	}
+}
