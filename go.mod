@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/mattn/go-isatty v0.0.24
 	github.com/rs/zerolog v1.35.1
+	github.com/zaf/g711 v1.4.0
 	golang.org/x/crypto v0.59.0
 	modernc.org/sqlite v1.62.0
 )

@@ -1,0 +1,103 @@
+package prompts
+
+import (
+	"io"
+	"math"
+	"time"
+
+	"github.com/zaf/g711"
+)
+
+// Codec is a G.711 law.
+type Codec int
+
+// The G.711 laws.
+const (
+	PCMU Codec = iota // µ-law, RTP payload type 0
+	PCMA              // A-law, RTP payload type 8
+)
+
+// Audio facts of every stored announcement.
+const (
+	// Rate is the sample rate of stored announcements.
+	Rate = 8000
+	// FrameBytes is one 20 ms frame of 8 kHz G.711: 160 bytes.
+	FrameBytes = Rate / 50
+	// FrameDuration is the time one frame lasts.
+	FrameDuration = 20 * time.Millisecond
+)
+
+// Silence in each law, used to pad the last frame.
+const (
+	silenceU = 0xFF
+	silenceA = 0xD5
+)
+
+// Prompt is an announcement ready to play: 8 kHz mono G.711 in both laws,
+// split into 20 ms frames. A Prompt is immutable and safe to share between
+// any number of calls.
+type Prompt struct {
+	samples int
+	ulaw    []byte
+	alaw    []byte
+	framesU [][]byte
+	framesA [][]byte
+}
+
+// Encode resamples audio to 8 kHz and encodes it in both laws. Samples
+// beyond full scale are clipped.
+func Encode(a Audio) *Prompt {
+	s := Resample(a.Samples, a.Rate, Rate)
+	n := len(s)
+	padded := (n + FrameBytes - 1) / FrameBytes * FrameBytes
+	u, al := make([]byte, padded), make([]byte, padded)
+	for i, v := range s {
+		x := int16(math.Round(float64(max(-1, min(v, 32767.0/32768))) * 32768))
+		u[i], al[i] = g711.EncodeUlawFrame(x), g711.EncodeAlawFrame(x)
+	}
+	for i := n; i < padded; i++ {
+		u[i], al[i] = silenceU, silenceA
+	}
+	return newPrompt(n, u, al)
+}
+
+func newPrompt(samples int, ulaw, alaw []byte) *Prompt {
+	p := &Prompt{samples: samples, ulaw: ulaw, alaw: alaw}
+	p.framesU, p.framesA = split(ulaw), split(alaw)
+	return p
+}
+
+// split cuts b into frames that share its memory.
+func split(b []byte) [][]byte {
+	out := make([][]byte, 0, len(b)/FrameBytes)
+	for i := 0; i+FrameBytes <= len(b); i += FrameBytes {
+		out = append(out, b[i:i+FrameBytes:i+FrameBytes])
+	}
+	return out
+}
+
+// Frames returns the 20 ms frames in the codec's law. The frames share the
+// prompt's memory: callers must not change them.
+func (p *Prompt) Frames(c Codec) [][]byte {
+	if c == PCMA {
+		return p.framesA
+	}
+	return p.framesU
+}
+
+// Duration returns the length of the announcement (before the padding of
+// its last frame).
+func (p *Prompt) Duration() time.Duration {
+	return time.Duration(p.samples) * time.Second / Rate
+}
+
+// WriteWAV writes the announcement as a 16-bit PCM WAV file (decoded from
+// its µ-law form, so it sounds as callers hear it) for listening in a
+// browser.
+func (p *Prompt) WriteWAV(w io.Writer) error {
+	pcm := make([]int16, p.samples)
+	for i := range pcm {
+		pcm[i] = g711.DecodeUlawFrame(p.ulaw[i])
+	}
+	return WriteWAV(w, Rate, pcm)
+}
