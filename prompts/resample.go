@@ -22,7 +22,7 @@ func Resample(in []float32, from, to int) []float32 {
 	}
 	table := kernelTable(cutoffRatio)
 	step := float64(from) / float64(to) // input samples per output sample
-	half := halfWidth * step           // kernel half-width in input samples
+	half := halfWidth * step            // kernel half-width in input samples
 	n := int(int64(len(in)) * int64(to) / int64(from))
 	out := make([]float32, n)
 	for i := range out {
