@@ -1,0 +1,100 @@
+package media
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// IP is the address RTP sockets bind to.
+	IP netip.Addr
+	// PortMin and PortMax bound the RTP ports; only even ports are used.
+	PortMin, PortMax int
+	// Shards is the number of pacer goroutines; 0 means 2×GOMAXPROCS.
+	Shards int
+	// LateAfter is the lateness from which an announcement packet counts
+	// as late; 0 means 5 ms.
+	LateAfter time.Duration
+}
+
+// Engine owns the RTP ports, the pacer goroutines and the counters.
+type Engine struct {
+	ports     *Ports
+	shards    []*shard
+	nextShard atomic.Uint32
+	stats     counters
+	tc        transcoders
+	t0        time.Time
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New starts an engine. Errors: an unusable port range.
+func New(cfg Config) (*Engine, error) {
+	if !cfg.IP.IsValid() {
+		return nil, fmt.Errorf("media: no IP address to bind RTP to")
+	}
+	ports, err := NewPorts(cfg.IP, cfg.PortMin, cfg.PortMax)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Shards <= 0 {
+		cfg.Shards = 2 * runtime.GOMAXPROCS(0)
+	}
+	if cfg.LateAfter <= 0 {
+		cfg.LateAfter = 5 * time.Millisecond
+	}
+	e := &Engine{ports: ports, tc: newTranscoders(), t0: time.Now(), stop: make(chan struct{})}
+	for i := 0; i < cfg.Shards; i++ {
+		sh := &shard{e: e, kick: make(chan struct{}, 1), lateAt: cfg.LateAfter}
+		e.shards = append(e.shards, sh)
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			sh.run(e.stop)
+		}()
+	}
+	return e, nil
+}
+
+// now is the engine's monotonic clock.
+func (e *Engine) now() time.Duration { return time.Since(e.t0) }
+
+// Ports returns the engine's port allocator.
+func (e *Engine) Ports() *Ports { return e.ports }
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	c := &e.stats
+	s := Stats{
+		PacketsSent:     c.sent.Load(),
+		PacketsReceived: c.received.Load(),
+		LatePackets:     c.late.Load(),
+		SkippedFrames:   c.skipped.Load(),
+		DroppedPackets:  c.dropped.Load(),
+		SendErrors:      c.sendErrors.Load(),
+		MediaTimeouts:   c.timeouts.Load(),
+		ActiveStreams:   c.streams.Load(),
+		ActiveLegs:      c.legs.Load(),
+	}
+	for _, sh := range e.shards {
+		sh.lateness.addTo(&s.Lateness)
+	}
+	c.relayDelay.addTo(&s.RelayDelay)
+	return s
+}
+
+// Close stops the pacer; streams still playing end (Done closes). Legs are
+// closed by their owners.
+func (e *Engine) Close() {
+	e.closeOnce.Do(func() {
+		close(e.stop)
+		e.wg.Wait()
+	})
+}

@@ -1,0 +1,128 @@
+package media
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+func testEngine(t testing.TB) *Engine {
+	t.Helper()
+	e, err := New(Config{IP: netip.MustParseAddr("127.0.0.1"), PortMin: 40000, PortMax: 49998, Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+func sinkConn(t testing.TB) (*net.UDPConn, netip.AddrPort) {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, c.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+func readPacket(t *testing.T, c *net.UDPConn) rtp.Packet {
+	t.Helper()
+	buf := make([]byte, 2048)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSkipAheadWhenLate drives a shard by hand: a stream more than three
+// frames behind its deadline skips the frames it cannot send on time
+// instead of bursting them, and its timestamp keeps media time.
+func TestSkipAheadWhenLate(t *testing.T) {
+	e := testEngine(t)
+	c, addr := sinkConn(t)
+	leg, err := e.NewLeg(LegConfig{Format: Format{Codec: PCMU}, Peer: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Close()
+	frames := make([][]byte, 50)
+	for i := range frames {
+		frames[i] = bytes.Repeat([]byte{byte(i)}, FrameSamples)
+	}
+	sh := &shard{e: e, kick: make(chan struct{}, 1), lateAt: 5 * time.Millisecond}
+	s := &Stream{leg: leg, frames: frames, pt: 0, done: make(chan struct{}), sh: sh}
+	sh.slots[0] = []*Stream{s}
+	e.stats.streams.Add(1)
+
+	sh.serve(0, e.now())
+	first := readPacket(t, c)
+	sh.serve(0, e.now()-200*time.Millisecond) // 10 frames late
+	second := readPacket(t, c)
+	if second.Payload[0] != 11 {
+		t.Fatalf("after falling 200 ms behind, frame %d was sent; want 11", second.Payload[0])
+	}
+	if d := second.Timestamp - first.Timestamp; d != 11*FrameSamples {
+		t.Fatalf("timestamp moved %d, want %d", d, 11*FrameSamples)
+	}
+	if second.SequenceNumber != first.SequenceNumber+1 {
+		t.Fatal("sequence numbers must stay continuous when frames are skipped")
+	}
+	if st := e.Stats(); st.SkippedFrames != 10 || st.LatePackets != 1 {
+		t.Fatalf("skipped %d, late %d", st.SkippedFrames, st.LatePackets)
+	}
+	// Falling behind past the end of a one-shot stream ends it.
+	sh.serve(0, e.now()-time.Second)
+	select {
+	case <-s.Done():
+		if !s.ended {
+			t.Fatal("stream ended but not marked finished")
+		}
+	default:
+		t.Fatal("stream still playing past its end")
+	}
+}
+
+func FuzzRelayInput(f *testing.F) {
+	seed := func(h rtp.Header, payload []byte) []byte {
+		h.Version = 2
+		b, _ := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
+		return b
+	}
+	f.Add(seed(rtp.Header{PayloadType: 0, SequenceNumber: 1, Timestamp: 160, SSRC: 1}, make([]byte, 160)))
+	f.Add(seed(rtp.Header{PayloadType: 101, Marker: true, SSRC: 1}, []byte{1, 2, 3, 4}))
+	f.Add(seed(rtp.Header{PayloadType: 8, CSRC: []uint32{1, 2}, SSRC: 1}, make([]byte, 160)))
+	f.Add(seed(rtp.Header{PayloadType: 0, Extension: true, ExtensionProfile: 0xBEDE, SSRC: 1}, make([]byte, 10)))
+	f.Add([]byte{0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff})
+	f.Add([]byte{0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff})
+	f.Add([]byte{0x8f})
+	e := testEngine(f)
+	_, addr := sinkConn(f)
+	a, err := e.NewLeg(LegConfig{Format: Format{Codec: PCMU, DTMF: 101}, Peer: addr})
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, err := e.NewLeg(LegConfig{Format: Format{Codec: PCMA, DTMF: 96}, Peer: addr})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	fw := &forwarder{src: a, dst: b, tc: e.tc}
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		if _, _, _, payload, ok := rtpPayload(pkt); ok && len(payload) > len(pkt) {
+			t.Fatalf("payload of %d bytes from a %d-byte packet", len(payload), len(pkt))
+		}
+		fw.forward(pkt, e.now())
+	})
+}

@@ -1,0 +1,465 @@
+package media_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/zaf/g711"
+
+	"github.com/phonediversions/phonediversions/media"
+	"github.com/phonediversions/phonediversions/prompts"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+func newEngine(t testing.TB) *media.Engine {
+	t.Helper()
+	e, err := media.New(media.Config{IP: loopback, PortMin: 30000, PortMax: 39998})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+// peer is a far party's RTP socket on loopback.
+type peer struct {
+	t    testing.TB
+	conn *net.UDPConn
+}
+
+func newPeer(t testing.TB) *peer {
+	t.Helper()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &peer{t: t, conn: c}
+}
+
+func (p *peer) addr() netip.AddrPort { return p.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+type received struct {
+	at time.Time
+	p  rtp.Packet
+}
+
+// read returns the packets that arrive until none has come for quiet.
+func (p *peer) read(quiet time.Duration) []received {
+	p.t.Helper()
+	var out []received
+	buf := make([]byte, 2048)
+	for {
+		p.conn.SetReadDeadline(time.Now().Add(quiet))
+		n, err := p.conn.Read(buf)
+		if err != nil {
+			return out
+		}
+		var pkt rtp.Packet
+		if err := pkt.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
+			p.t.Fatalf("unparsable RTP: %v", err)
+		}
+		out = append(out, received{time.Now(), pkt})
+	}
+}
+
+// readN returns n packets or fails after timeout.
+func (p *peer) readN(n int, timeout time.Duration) []received {
+	p.t.Helper()
+	var out []received
+	buf := make([]byte, 2048)
+	deadline := time.Now().Add(timeout)
+	for len(out) < n {
+		p.conn.SetReadDeadline(deadline)
+		m, err := p.conn.Read(buf)
+		if err != nil {
+			p.t.Fatalf("got %d of %d packets: %v", len(out), n, err)
+		}
+		var pkt rtp.Packet
+		if err := pkt.Unmarshal(append([]byte(nil), buf[:m]...)); err != nil {
+			p.t.Fatal(err)
+		}
+		out = append(out, received{time.Now(), pkt})
+	}
+	return out
+}
+
+func (p *peer) send(to netip.AddrPort, h rtp.Header, payload []byte) {
+	p.t.Helper()
+	h.Version = 2
+	b, err := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := p.conn.WriteToUDPAddrPort(b, to); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func newLeg(t testing.TB, e *media.Engine, cfg media.LegConfig) *media.Leg {
+	t.Helper()
+	l, err := e.NewLeg(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return l
+}
+
+func builtin(t testing.TB) *prompts.Prompt {
+	t.Helper()
+	lib, err := prompts.Open(t.TempDir(), prompts.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lib.Builtin()
+}
+
+// checkStream asserts what a caller's phone would check of an RTP stream:
+// one SSRC, continuous sequence numbers, timestamps +160, the marker on
+// the first packet only, the payload type.
+func checkStream(t *testing.T, got []received, pt uint8) {
+	t.Helper()
+	for i, r := range got {
+		h := r.p.Header
+		if h.PayloadType != pt {
+			t.Fatalf("packet %d: payload type %d, want %d", i, h.PayloadType, pt)
+		}
+		if h.Marker != (i == 0) {
+			t.Fatalf("packet %d: marker %v", i, h.Marker)
+		}
+		if i == 0 {
+			continue
+		}
+		prev := got[i-1].p.Header
+		if h.SSRC != prev.SSRC {
+			t.Fatalf("packet %d: SSRC changed", i)
+		}
+		if h.SequenceNumber != prev.SequenceNumber+1 {
+			t.Fatalf("packet %d: sequence %d after %d", i, h.SequenceNumber, prev.SequenceNumber)
+		}
+		if h.Timestamp != prev.Timestamp+160 {
+			t.Fatalf("packet %d: timestamp %d after %d", i, h.Timestamp, prev.Timestamp)
+		}
+	}
+}
+
+func TestAnnouncementCapture(t *testing.T) {
+	e := newEngine(t)
+	p := builtin(t)
+	for _, c := range []struct {
+		codec media.Codec
+		law   prompts.Codec
+	}{{media.PCMU, prompts.PCMU}, {media.PCMA, prompts.PCMA}} {
+		t.Run(c.codec.String(), func(t *testing.T) {
+			sink := newPeer(t)
+			leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: c.codec}, Peer: sink.addr()})
+			frames := p.Frames(c.law)
+			s := e.Play(leg, frames, false)
+			got := sink.readN(len(frames), 30*time.Second)
+			if !s.Finished() {
+				t.Fatal("stream did not play to its end")
+			}
+			if extra := sink.read(100 * time.Millisecond); len(extra) != 0 {
+				t.Fatalf("%d packets after the end", len(extra))
+			}
+			checkStream(t, got, uint8(c.codec))
+			// 50 packets per second: n packets span (n-1)·20 ms.
+			span := got[len(got)-1].at.Sub(got[0].at)
+			want := time.Duration(len(got)-1) * 20 * time.Millisecond
+			if span < want-40*time.Millisecond || span > want+100*time.Millisecond {
+				t.Errorf("%d packets arrived over %v, want %v (50 per second)", len(got), span, want)
+			}
+			// The decoded audio is the announcement.
+			var sent, heard []byte
+			for i, r := range got {
+				sent = append(sent, frames[i]...)
+				heard = append(heard, r.p.Payload...)
+			}
+			if !bytes.Equal(sent, heard) {
+				t.Fatal("the payload differs from the announcement")
+			}
+			decode := g711.DecodeUlaw
+			if c.codec == media.PCMA {
+				decode = g711.DecodeAlaw
+			}
+			if len(decode(heard)) != 2*len(frames)*160 {
+				t.Fatal("decoded length")
+			}
+		})
+	}
+}
+
+func TestStopEndsStreamAtOnce(t *testing.T) {
+	e := newEngine(t)
+	sink := newPeer(t)
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Peer: sink.addr()})
+	s := e.Play(leg, media.RingbackEurope().Frames(media.PCMU), true)
+	got := sink.readN(10, 5*time.Second)
+	checkStream(t, got, 0)
+	start := time.Now()
+	s.Stop()
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("Stop took %v", d)
+	}
+	if s.Finished() {
+		t.Error("a stopped stream reports it played to its end")
+	}
+	// Anything already in the socket buffer is read; nothing new comes.
+	sink.read(30 * time.Millisecond)
+	if extra := sink.read(150 * time.Millisecond); len(extra) != 0 {
+		t.Fatalf("%d packets after Stop returned", len(extra))
+	}
+	if st := e.Stats(); st.ActiveStreams != 0 {
+		t.Fatalf("%d streams still active", st.ActiveStreams)
+	}
+}
+
+func TestRingbackCadence(t *testing.T) {
+	frames := media.RingbackEurope().Frames(media.PCMA)
+	if len(frames) != 250 { // 5 s of 20 ms frames
+		t.Fatalf("%d frames", len(frames))
+	}
+	energy := func(f []byte) float64 {
+		var s float64
+		for _, b := range f {
+			v := float64(g711.DecodeAlawFrame(b))
+			s += v * v
+		}
+		return s / float64(len(f))
+	}
+	if energy(frames[10]) < 1e6 || energy(frames[49]) < 1e6 {
+		t.Error("no tone in the first second")
+	}
+	if energy(frames[50]) > 100 || energy(frames[249]) > 100 {
+		t.Error("tone heard in the 4 s pause")
+	}
+	// 425 Hz: about 8.5 cycles in 160 samples at 8 kHz.
+	crossings := 0
+	var prev int16
+	for i, b := range frames[20] {
+		v := g711.DecodeAlawFrame(b)
+		if i > 0 && (prev < 0) != (v < 0) {
+			crossings++
+		}
+		prev = v
+	}
+	if crossings < 16 || crossings > 18 {
+		t.Errorf("%d zero crossings in 20 ms, want about 17 for 425 Hz", crossings)
+	}
+}
+
+func TestSymmetricRTP(t *testing.T) {
+	e := newEngine(t)
+	sdpAddr, real, stray := newPeer(t), newPeer(t), newPeer(t)
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Peer: sdpAddr.addr()})
+	s := e.Play(leg, media.RingbackEurope().Frames(media.PCMU), true)
+	defer s.Stop()
+	sdpAddr.readN(3, 5*time.Second)
+	// The phone sends from another port than its SDP said (a NAT): media follows it.
+	real.send(leg.LocalAddr(), rtp.Header{PayloadType: 0, SSRC: 1}, make([]byte, 160))
+	deadline := time.Now().Add(5 * time.Second)
+	for leg.Peer() != real.addr() {
+		if time.Now().After(deadline) {
+			t.Fatal("the leg never followed the peer's source address")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	real.readN(3, 5*time.Second)
+	// Packets from a third party do not steal the stream.
+	stray.send(leg.LocalAddr(), rtp.Header{PayloadType: 0, SSRC: 2}, make([]byte, 160))
+	real.readN(5, 5*time.Second)
+	if leg.Peer() != real.addr() {
+		t.Fatal("a stray packet moved the stream")
+	}
+	if got := stray.read(100 * time.Millisecond); len(got) != 0 {
+		t.Fatal("the stray source received media")
+	}
+}
+
+func TestRelayTranscodesAndRemapsEvents(t *testing.T) {
+	e := newEngine(t)
+	caller, far := newPeer(t), newPeer(t)
+	a := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU, DTMF: 101}, Peer: caller.addr()})
+	b := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMA, DTMF: 96}, Peer: far.addr()})
+	e.Bridge(a, b)
+
+	audio := make([]byte, 160)
+	for i := range audio {
+		audio[i] = byte(i)
+	}
+	event := []byte{5, 0x0a, 0x01, 0x40} // digit 5, volume 10, duration 320
+	// caller → far: PCMU becomes PCMA, event 101 becomes 96, unknown 18 is dropped, CN passes.
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 0, SequenceNumber: 10, Timestamp: 1000, SSRC: 7}, audio)
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 0, SequenceNumber: 11, Timestamp: 1160, SSRC: 7}, audio)
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 18, SequenceNumber: 12, Timestamp: 1320, SSRC: 7}, make([]byte, 20))
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 101, SequenceNumber: 13, Timestamp: 1320, SSRC: 7, Marker: true}, event)
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 101, SequenceNumber: 14, Timestamp: 1320, SSRC: 7}, event)
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 13, SequenceNumber: 15, Timestamp: 1480, SSRC: 7}, []byte{40})
+	got := far.readN(5, 5*time.Second)
+	wantPT := []uint8{8, 8, 96, 96, 13}
+	for i, r := range got {
+		if r.p.PayloadType != wantPT[i] {
+			t.Errorf("packet %d: payload type %d, want %d", i, r.p.PayloadType, wantPT[i])
+		}
+		if i > 0 && r.p.SequenceNumber != got[i-1].p.SequenceNumber+1 {
+			t.Errorf("packet %d: sequence not continuous", i)
+		}
+	}
+	if !bytes.Equal(got[0].p.Payload, g711.Ulaw2Alaw(audio)) {
+		t.Error("audio was not transcoded µ-law → A-law")
+	}
+	if !bytes.Equal(got[2].p.Payload, event) {
+		t.Error("telephone event payload changed")
+	}
+	if ts := got[1].p.Timestamp - got[0].p.Timestamp; ts != 160 {
+		t.Errorf("audio timestamp step %d", ts)
+	}
+	if got[2].p.Timestamp != got[3].p.Timestamp {
+		t.Error("the two packets of one event must share their timestamp")
+	}
+	if !got[0].p.Marker {
+		t.Error("first relayed packet has no marker")
+	}
+
+	// far → caller: PCMA becomes PCMU.
+	far.send(b.LocalAddr(), rtp.Header{PayloadType: 8, SequenceNumber: 1, Timestamp: 1, SSRC: 9}, audio)
+	back := caller.readN(1, 5*time.Second)
+	if back[0].p.PayloadType != 0 || !bytes.Equal(back[0].p.Payload, g711.Alaw2Ulaw(audio)) {
+		t.Errorf("far → caller: payload type %d, transcoded %v", back[0].p.PayloadType, bytes.Equal(back[0].p.Payload, g711.Alaw2Ulaw(audio)))
+	}
+	if st := e.Stats(); st.DroppedPackets != 1 || st.RelayDelay.Total() != 6 {
+		t.Errorf("stats: %d dropped (want 1), %d relayed (want 6)", st.DroppedPackets, st.RelayDelay.Total())
+	}
+}
+
+func TestAnnouncementThenRelayKeepsOneStream(t *testing.T) {
+	e := newEngine(t)
+	caller, far := newPeer(t), newPeer(t)
+	a := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Peer: caller.addr()})
+	b := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Peer: far.addr()})
+	frames := media.RingbackEurope().Frames(media.PCMU)[:10]
+	if !e.Play(a, frames, false).Finished() {
+		t.Fatal("announcement did not finish")
+	}
+	ann := caller.readN(10, 5*time.Second)
+	e.Bridge(a, b)
+	for i := 0; i < 3; i++ {
+		far.send(b.LocalAddr(), rtp.Header{PayloadType: 0, SequenceNumber: uint16(500 + i), Timestamp: uint32(9000 + 160*i), SSRC: 77}, make([]byte, 160))
+	}
+	rel := caller.readN(3, 5*time.Second)
+	if rel[0].p.SSRC != ann[0].p.SSRC || rel[0].p.SequenceNumber != ann[9].p.SequenceNumber+1 {
+		t.Fatalf("the caller sees a new stream: SSRC %d→%d, sequence %d→%d",
+			ann[0].p.SSRC, rel[0].p.SSRC, ann[9].p.SequenceNumber, rel[0].p.SequenceNumber)
+	}
+	if !rel[0].p.Marker || rel[1].p.Marker {
+		t.Error("the relayed talkspurt must start with a marker")
+	}
+	if rel[0].p.Timestamp-ann[9].p.Timestamp < 160 {
+		t.Error("timestamp went backwards at the hand-over")
+	}
+}
+
+func TestMediaTimeout(t *testing.T) {
+	e := newEngine(t)
+	talker := newPeer(t)
+	fired := make(chan time.Time, 1)
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Timeout: 300 * time.Millisecond,
+		OnTimeout: func() { fired <- time.Now() }})
+	// While the peer talks, no timeout.
+	var stopped time.Time
+	for i := 0; i < 10; i++ {
+		stopped = time.Now()
+		talker.send(leg.LocalAddr(), rtp.Header{PayloadType: 0, SequenceNumber: uint16(i), SSRC: 3}, make([]byte, 160))
+		select {
+		case <-fired:
+			t.Fatal("timeout while the peer was sending")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	select {
+	case at := <-fired:
+		if d := at.Sub(stopped); d < 250*time.Millisecond {
+			t.Fatalf("timeout %v after the last packet, want 300 ms", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no timeout after the peer went silent")
+	}
+	if e.Stats().MediaTimeouts != 1 {
+		t.Fatal("timeout not counted")
+	}
+}
+
+func TestPorts(t *testing.T) {
+	// Hold the first port of the range elsewhere: the allocator skips it.
+	held, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	hp := held.LocalAddr().(*net.UDPAddr).Port
+	if hp%2 == 1 {
+		t.Skip("the kernel gave an odd port; the even-port case is what is tested")
+	}
+	ports, err := media.NewPorts(loopback, hp, hp+6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ports.Capacity() != 4 {
+		t.Fatalf("capacity %d", ports.Capacity())
+	}
+	var got []int
+	var conns []*net.UDPConn
+	for {
+		c, p, err := ports.Listen()
+		if errors.Is(err, media.ErrNoPorts) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p)
+		conns = append(conns, c)
+	}
+	if len(got) != 3 {
+		t.Fatalf("allocated %v; want the 3 free even ports", got)
+	}
+	for _, p := range got {
+		if p%2 != 0 || p == hp {
+			t.Fatalf("port %d", p)
+		}
+	}
+	ports.Release(conns[1], got[1])
+	c, p, err := ports.Listen()
+	if err != nil || p != got[1] {
+		t.Fatalf("after release got %d, %v; want %d", p, err, got[1])
+	}
+	c.Close()
+	if _, err := media.NewPorts(loopback, 11, 11); err == nil {
+		t.Fatal("a range with no even port was accepted")
+	}
+}
+
+// TestRTPHeaderBytes checks the wire layout against RFC 3550 by hand, not
+// through the library that wrote it.
+func TestRTPHeaderBytes(t *testing.T) {
+	e := newEngine(t)
+	sink := newPeer(t)
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMA}, Peer: sink.addr()})
+	e.Play(leg, [][]byte{bytes.Repeat([]byte{0xd5}, 160)}, false).Finished()
+	buf := make([]byte, 2048)
+	sink.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := sink.conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 172 || buf[0] != 0x80 || buf[1] != 0x80|8 || binary.BigEndian.Uint32(buf[8:12]) == 0 && binary.BigEndian.Uint32(buf[4:8]) == 0 {
+		t.Fatalf("header % x, length %d", buf[:12], n)
+	}
+}

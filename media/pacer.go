@@ -1,0 +1,251 @@
+package media
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Pacing: every stream sends one frame per 20 ms. A shard wakes every
+// millisecond and serves one of its 20 slots, so each stream lives in the
+// slot of its phase and new streams go to the least busy of the next slots,
+// spreading the sends evenly over time.
+const (
+	framePeriod = 20 * time.Millisecond
+	tick        = time.Millisecond
+	slots       = int(framePeriod / tick)
+	// maxBehind is how far a stream may fall behind before it skips frames
+	// rather than sending a burst.
+	maxBehind = 3 * framePeriod
+	// placeWithin is how many slots ahead a new stream may be placed.
+	placeWithin = 10
+)
+
+// Stream plays frames on a leg at 50 packets per second.
+type Stream struct {
+	leg    *Leg
+	frames [][]byte
+	pt     uint8
+	loop   bool
+	idx    int
+	sh     *shard
+	stop   atomic.Bool
+	done   chan struct{}
+	ended  bool // played to its end (not stopped)
+}
+
+// Done is closed when the stream has ended: played to its end or stopped.
+// After Done, the stream writes nothing more to its leg.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Finished reports, once Done is closed, whether the stream played to its
+// end rather than being stopped.
+func (s *Stream) Finished() bool {
+	<-s.done
+	return s.ended
+}
+
+// Stop ends the stream and waits until it has written its last packet.
+func (s *Stream) Stop() {
+	s.stop.Store(true)
+	if s.sh != nil {
+		s.sh.wake()
+	}
+	<-s.done
+}
+
+// shard serves a share of the streams from one goroutine.
+type shard struct {
+	e       *Engine
+	mu      sync.Mutex
+	adds    []*Stream
+	kick    chan struct{}
+	slots   [slots][]*Stream
+	lateAt  time.Duration
+	lateness histogram
+}
+
+func (sh *shard) wake() {
+	select {
+	case sh.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Play starts playing frames on leg with the leg's codec payload type. With
+// loop the frames repeat until Stop; otherwise Done closes after the last
+// frame. frames are shared, not copied: they must not change.
+func (e *Engine) Play(leg *Leg, frames [][]byte, loop bool) *Stream {
+	s := &Stream{leg: leg, frames: frames, pt: uint8(leg.Format().Codec), loop: loop, done: make(chan struct{})}
+	select {
+	case <-e.stop:
+		close(s.done)
+		return s
+	default:
+	}
+	if len(frames) == 0 {
+		s.ended = true
+		close(s.done)
+		return s
+	}
+	leg.startBurst()
+	sh := e.shards[e.nextShard.Add(1)%uint32(len(e.shards))]
+	s.sh = sh
+	e.stats.streams.Add(1)
+	sh.mu.Lock()
+	sh.adds = append(sh.adds, s)
+	sh.mu.Unlock()
+	return s
+}
+
+// run serves the shard until the engine closes.
+func (sh *shard) run(stop <-chan struct{}) {
+	e := sh.e
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	next := int64(e.now()/tick) + 1
+	for {
+		wait := time.Duration(next)*tick - e.now()
+		if wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-stop:
+				sh.closeAll()
+				return
+			case <-sh.kick:
+				sh.reap()
+				continue
+			case <-timer.C:
+			}
+		}
+		now := e.now()
+		target := int64(now / tick)
+		sh.place(target)
+		if target-next > int64(slots) {
+			next = target - int64(slots) // no use serving a slot twice
+		}
+		for ; next <= target; next++ {
+			sh.serve(int(next%int64(slots)), time.Duration(next)*tick)
+		}
+	}
+}
+
+// place moves new streams into the least busy of the next slots.
+func (sh *shard) place(now int64) {
+	sh.mu.Lock()
+	adds := sh.adds
+	sh.adds = nil
+	sh.mu.Unlock()
+	for _, s := range adds {
+		best := int((now + 1) % int64(slots))
+		for i := int64(2); i <= placeWithin; i++ {
+			c := int((now + i) % int64(slots))
+			if len(sh.slots[c]) < len(sh.slots[best]) {
+				best = c
+			}
+		}
+		sh.slots[best] = append(sh.slots[best], s)
+	}
+}
+
+// serve sends the next frame of every stream in the slot whose deadline is
+// at.
+func (sh *shard) serve(slot int, at time.Duration) {
+	e := sh.e
+	list := sh.slots[slot]
+	for i := 0; i < len(list); {
+		s := list[i]
+		if s.stop.Load() {
+			list = sh.remove(slot, i, false)
+			continue
+		}
+		now := e.now()
+		late := now - at
+		advance := uint32(FrameSamples)
+		if late > maxBehind {
+			// Skip what can no longer be on time rather than burst.
+			skip := int(late / framePeriod)
+			s.idx += skip
+			advance += uint32(skip) * FrameSamples
+			e.stats.skipped.Add(uint64(skip))
+			if !s.loop && s.idx >= len(s.frames) {
+				list = sh.remove(slot, i, true)
+				continue
+			}
+			s.idx %= len(s.frames)
+		}
+		s.leg.send(s.pt, advance, s.frames[s.idx], nil, now)
+		sh.lateness.observe(late)
+		if late > sh.lateAt {
+			e.stats.late.Add(1)
+		}
+		s.idx++
+		if s.idx == len(s.frames) {
+			if !s.loop {
+				list = sh.remove(slot, i, true)
+				continue
+			}
+			s.idx = 0
+		}
+		i++
+	}
+}
+
+// remove takes stream i out of its slot (swapping the last one in) and
+// ends it; it returns the slot's new list.
+func (sh *shard) remove(slot, i int, ended bool) []*Stream {
+	list := sh.slots[slot]
+	s := list[i]
+	last := len(list) - 1
+	list[i] = list[last]
+	list[last] = nil
+	list = list[:last]
+	sh.slots[slot] = list
+	s.ended = ended
+	sh.e.stats.streams.Add(-1)
+	close(s.done)
+	return list
+}
+
+// reap ends the streams that were asked to stop, without waiting for their
+// slot to come round.
+func (sh *shard) reap() {
+	for slot := range sh.slots {
+		list := sh.slots[slot]
+		for i := 0; i < len(list); {
+			if list[i].stop.Load() {
+				list = sh.remove(slot, i, false)
+				continue
+			}
+			i++
+		}
+	}
+	sh.mu.Lock()
+	kept := sh.adds[:0]
+	for _, s := range sh.adds {
+		if s.stop.Load() {
+			sh.e.stats.streams.Add(-1)
+			close(s.done)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	sh.adds = kept
+	sh.mu.Unlock()
+}
+
+// closeAll ends every stream when the engine closes.
+func (sh *shard) closeAll() {
+	for slot := range sh.slots {
+		for len(sh.slots[slot]) > 0 {
+			sh.remove(slot, 0, false)
+		}
+	}
+	sh.mu.Lock()
+	for _, s := range sh.adds {
+		sh.e.stats.streams.Add(-1)
+		close(s.done)
+	}
+	sh.adds = nil
+	sh.mu.Unlock()
+}
