@@ -56,12 +56,12 @@ func (s *Stream) Stop() {
 
 // shard serves a share of the streams from one goroutine.
 type shard struct {
-	e       *Engine
-	mu      sync.Mutex
-	adds    []*Stream
-	kick    chan struct{}
-	slots   [slots][]*Stream
-	lateAt  time.Duration
+	e        *Engine
+	mu       sync.Mutex
+	adds     []*Stream
+	kick     chan struct{}
+	slots    [slots][]*Stream
+	lateAt   time.Duration
 	lateness histogram
 }
 
