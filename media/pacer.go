@@ -61,6 +61,7 @@ type shard struct {
 	adds     []*Stream
 	kick     chan struct{}
 	slots    [slots][]*Stream
+	active   int // streams in slots; owned by the shard goroutine
 	lateAt   time.Duration
 	lateness histogram
 }
@@ -95,6 +96,7 @@ func (e *Engine) Play(leg *Leg, frames [][]byte, loop bool) *Stream {
 	sh.mu.Lock()
 	sh.adds = append(sh.adds, s)
 	sh.mu.Unlock()
+	sh.wake()
 	return s
 }
 
@@ -105,6 +107,17 @@ func (sh *shard) run(stop <-chan struct{}) {
 	defer timer.Stop()
 	next := int64(e.now()/tick) + 1
 	for {
+		if sh.idle() {
+			// Nothing to play: sleep until a stream arrives rather than
+			// waking a thousand times a second for nothing.
+			select {
+			case <-stop:
+				sh.closeAll()
+				return
+			case <-sh.kick:
+			}
+			next = int64(e.now()/tick) + 1
+		}
 		wait := time.Duration(next)*tick - e.now()
 		if wait > 0 {
 			timer.Reset(wait)
@@ -130,6 +143,16 @@ func (sh *shard) run(stop <-chan struct{}) {
 	}
 }
 
+// idle reports whether the shard has no stream, playing or waiting.
+func (sh *shard) idle() bool {
+	if sh.active > 0 {
+		return false
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return len(sh.adds) == 0
+}
+
 // place moves new streams into the least busy of the next slots.
 func (sh *shard) place(now int64) {
 	sh.mu.Lock()
@@ -145,6 +168,7 @@ func (sh *shard) place(now int64) {
 			}
 		}
 		sh.slots[best] = append(sh.slots[best], s)
+		sh.active++
 	}
 }
 
@@ -201,6 +225,7 @@ func (sh *shard) remove(slot, i int, ended bool) []*Stream {
 	list[last] = nil
 	list = list[:last]
 	sh.slots[slot] = list
+	sh.active--
 	s.ended = ended
 	sh.e.stats.streams.Add(-1)
 	close(s.done)

@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is every setting of the program. Each comes, in rising order of
@@ -21,6 +24,13 @@ type Config struct {
 	LogFormat     string
 	AdminUsername string
 	AdminPassword string
+
+	AnnouncementMaxBytes    int64
+	AnnouncementMaxDuration time.Duration
+
+	RTPAddr    netip.Addr
+	RTPPortMin int
+	RTPPortMax int
 }
 
 // setting describes one key: its name in the file, its flag and its
@@ -48,6 +58,39 @@ func oneOf(dst func(*Config) *string, allowed ...string) func(*Config, string) e
 	}
 }
 
+func duration(dst func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("must be a positive duration such as 30s or 10m")
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
+func integer(min, max int64, set func(*Config, int64)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < min || n > max {
+			return fmt.Errorf("must be a whole number from %d to %d", min, max)
+		}
+		set(c, n)
+		return nil
+	}
+}
+
+func ipAddr(dst func(*Config) *netip.Addr) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return fmt.Errorf("must be an IP address such as 0.0.0.0 or 192.0.2.10")
+		}
+		*dst(c) = a
+		return nil
+	}
+}
+
 // settings lists every key. README.md documents the same list; the
 // --print-config flag prints it as a config file.
 func settings() []setting {
@@ -62,6 +105,16 @@ func settings() []setting {
 			str(func(c *Config) *string { return &c.AdminUsername })},
 		{"admin_password", "", "password of the first administrator; empty: one is generated and printed once",
 			str(func(c *Config) *string { return &c.AdminPassword })},
+		{"announcement_max_bytes", "52428800", "largest announcement file accepted, in bytes",
+			integer(1024, 1<<31, func(c *Config, n int64) { c.AnnouncementMaxBytes = n })},
+		{"announcement_max_duration", "10m", "longest announcement accepted",
+			duration(func(c *Config) *time.Duration { return &c.AnnouncementMaxDuration })},
+		{"rtp_addr", "0.0.0.0", "IP address the RTP sockets bind to",
+			ipAddr(func(c *Config) *netip.Addr { return &c.RTPAddr })},
+		{"rtp_port_min", "16384", "lowest RTP port; each call leg takes an even port",
+			integer(1024, 65534, func(c *Config, n int64) { c.RTPPortMin = int(n) })},
+		{"rtp_port_max", "32767", "highest RTP port",
+			integer(1024, 65535, func(c *Config, n int64) { c.RTPPortMax = int(n) })},
 	}
 }
 
@@ -149,7 +202,13 @@ func ParseConfig(args []string, getenv func(string) string, stdout io.Writer) (C
 			}
 		}
 	})
-	return c, flagErr
+	if flagErr != nil {
+		return c, flagErr
+	}
+	if c.RTPPortMax-c.RTPPortMin < 2 {
+		return c, fmt.Errorf("rtp_port_min %d and rtp_port_max %d leave no room for RTP ports", c.RTPPortMin, c.RTPPortMax)
+	}
+	return c, nil
 }
 
 func lookupEnv(getenv func(string) string, name string) (string, bool) {

@@ -19,6 +19,8 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/phonediversions/phonediversions/media"
+	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
 	"github.com/phonediversions/phonediversions/routing/sqlite"
 )
@@ -72,6 +74,8 @@ type Main struct {
 	Log     zerolog.Logger
 	DB      *sqlite.DB
 	Service *routing.Service
+	Prompts *prompts.Library
+	Media   *media.Engine
 }
 
 // NewMain returns a program with the configuration, writing what people
@@ -110,10 +114,20 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("data folder: %w", err)
 	}
 	m.DB = sqlite.New(m.DatabasePath())
-	if err := m.DB.Open(); err != nil {
+	err := m.DB.Open()
+	if err != nil {
 		return err
 	}
 	m.Service = routing.NewService(m.DB)
+	m.Prompts, err = prompts.Open(filepath.Join(m.Config.DataDir, "announcements"), prompts.Limits{
+		MaxBytes: m.Config.AnnouncementMaxBytes, MaxDuration: m.Config.AnnouncementMaxDuration})
+	if err != nil {
+		return err
+	}
+	m.Media, err = media.New(media.Config{IP: m.Config.RTPAddr, PortMin: m.Config.RTPPortMin, PortMax: m.Config.RTPPortMax})
+	if err != nil {
+		return err
+	}
 	pw, created, err := m.Service.EnsureAdmin(ctx, m.Config.AdminUsername, m.Config.AdminPassword, generatePassword)
 	if err != nil {
 		return fmt.Errorf("first administrator: %w", err)
@@ -125,12 +139,16 @@ func (m *Main) Run(ctx context.Context) error {
 				m.Config.AdminUsername, pw)
 		}
 	}
-	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.DatabasePath()).Msg("ready")
+	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.DatabasePath()).
+		Str("rtp", fmt.Sprintf("%s:%d-%d", m.Config.RTPAddr, m.Config.RTPPortMin, m.Config.RTPPortMax)).Msg("ready")
 	return nil
 }
 
 // Close stops everything Run started; what was written is on disk.
 func (m *Main) Close() error {
+	if m.Media != nil {
+		m.Media.Close()
+	}
 	if m.DB != nil {
 		return m.DB.Close()
 	}

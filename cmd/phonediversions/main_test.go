@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
 )
 
@@ -85,6 +88,63 @@ func TestMainFirstStartThenReuse(t *testing.T) {
 	}
 }
 
+func TestAnnouncementUploadSurvivesRestart(t *testing.T) {
+	dataDir := t.TempDir()
+	actor := routing.Actor{Name: "Tamara Farrow, Sales"}
+	m := NewMain(testConfig(t, dataDir), io.Discard, io.Discard)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m.Prompts.Builtin().Duration() < time.Second {
+		t.Fatal("no built-in announcement on first start")
+	}
+	upload := func(name string) (int64, *prompts.Prompt, error) {
+		f, err := os.Open(filepath.Join("..", "..", "prompts", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return m.Prompts.Add(f, func(d time.Duration) (int64, error) {
+			a, err := m.Service.AddAnnouncement(ctx, actor, routing.ChannelWeb, routing.Announcement{Name: "Welcome", FileName: name, Duration: d})
+			return a.ID, err
+		})
+	}
+	id, p, err := upload("s16-48k-stereo.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Service.UpdateSettings(ctx, actor, routing.ChannelWeb, routing.SettingsUpdate{AnnouncementID: &id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := upload("broken-truncated.wav"); err == nil {
+		t.Fatal("a truncated file was accepted")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m = NewMain(testConfig(t, dataDir), io.Discard, io.Discard)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	st, err := m.Service.Settings(ctx)
+	if err != nil || st.AnnouncementID != id {
+		t.Fatalf("active announcement after restart: %+v %v", st, err)
+	}
+	anns, err := m.Service.Announcements(ctx)
+	if err != nil || len(anns) != 1 || anns[0].Duration != p.Duration() {
+		t.Fatalf("announcements after restart: %+v %v", anns, err)
+	}
+	got, err := m.Prompts.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Frames(prompts.PCMU), p.Frames(prompts.PCMU)) {
+		t.Fatal("the stored audio changed across the restart")
+	}
+}
+
 func TestMainAdminPasswordFromEnvironment(t *testing.T) {
 	env := map[string]string{"PHONEDIVERSIONS_ADMIN_PASSWORD": "from-the-environment", "PHONEDIVERSIONS_DATA_DIR": t.TempDir()}
 	cfg, err := ParseConfig(nil, func(k string) string { return env[k] }, &bytes.Buffer{})
@@ -140,6 +200,14 @@ func TestParseConfig(t *testing.T) {
 		{name: "unknown flag", args: []string{"--colour"}, wantErr: "flag provided but not defined"},
 		{name: "missing explicit file", args: []string{"--config", filepath.Join(dir, "missing.conf")}, wantErr: "no such file"},
 		{name: "stray argument", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
+		{name: "media settings", args: []string{"--rtp-addr", "127.0.0.1", "--rtp-port-min", "20000", "--rtp-port-max", "20100", "--announcement-max-duration", "2m"},
+			want: func(c Config) bool {
+				return c.RTPAddr.String() == "127.0.0.1" && c.RTPPortMin == 20000 && c.RTPPortMax == 20100 && c.AnnouncementMaxDuration == 2*time.Minute
+			}},
+		{name: "RTP range upside down", args: []string{"--rtp-port-min", "30000", "--rtp-port-max", "20000"}, wantErr: "leave no room"},
+		{name: "RTP port out of range", env: map[string]string{"PHONEDIVERSIONS_RTP_PORT_MAX": "70000"}, wantErr: "PHONEDIVERSIONS_RTP_PORT_MAX: must be a whole number"},
+		{name: "bad RTP address", args: []string{"--rtp-addr", "localhost"}, wantErr: "--rtp-addr: must be an IP address"},
+		{name: "bad duration", file: "announcement_max_duration = forever\n", args: []string{"--config", file}, wantErr: "pd.conf:1: announcement_max_duration: must be a positive duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
