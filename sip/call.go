@@ -1,0 +1,407 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+
+	"github.com/phonediversions/phonediversions/media"
+	"github.com/phonediversions/phonediversions/prompts"
+	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/sip/sdp"
+)
+
+// call is one inbound call and, when it has one, its outbound leg. Its
+// handler goroutine (run) owns it; SIP requests of its dialogs reach it
+// through the methods named on….
+type call struct {
+	s     *Server
+	log   zerolog.Logger
+	req   *sip.Request
+	start time.Time
+
+	// ctx ends when the call must end, for the reason given as its cause.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	caller, called string
+	red            redirection
+	dec            routing.Decision
+
+	dlg   *sipgo.DialogServerSession
+	a, b  *media.Leg
+	offer *sdp.Media // the caller's offer; nil for a delayed offer
+	ack   atomic.Pointer[sip.Request]
+
+	mu    sync.Mutex // guards the SDPs, which refreshes read
+	sessA sdp.Session
+	sdpA  []byte
+	sessB sdp.Session
+	sdpB  []byte
+
+	answered bool // 200 sent to the caller
+	early    bool // 183 with SDP sent to the caller
+	out      *sipgo.DialogClientSession
+	status   routing.Status
+}
+
+func newCall(s *Server, req *sip.Request) *call {
+	c := &call{s: s, req: req, start: time.Now()}
+	c.log = s.log.With().Str("call_id", callID(req)).Logger()
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	return c
+}
+
+// abort ends the call for cause, from any goroutine.
+func (c *call) abort(cause error) { c.cancel(cause) }
+
+// reject answers the INVITE with a failure and ends the call.
+func (c *call) reject(tx sip.ServerTransaction, code int, reason string) {
+	c.s.stats.Rejected.Add(1)
+	c.log.Info().Int("code", code).Str("caller", c.caller).Str("called", c.called).Msg("call refused")
+	if c.dlg != nil {
+		if err := c.dlg.Respond(code, reason, nil); err != nil {
+			c.log.Debug().Err(err).Msg("respond")
+		}
+		return
+	}
+	c.s.respond(tx, c.req, code, reason)
+}
+
+// run handles the call from INVITE to its end.
+func (c *call) run(tx sip.ServerTransaction) {
+	s := c.s
+	defer c.cancel(nil)
+	dlg, err := s.dua.ReadInvite(c.req, tx)
+	if err != nil {
+		c.reject(tx, 400, "Bad Request")
+		return
+	}
+	c.dlg = dlg
+	s.register(dlg.ID, c, false)
+	defer s.unregister(dlg.ID)
+	context.AfterFunc(dlg.Context(), func() { c.cancel(errCallerGone) })
+
+	c.caller = uriNumber(c.req.From().Address)
+	c.called = uriNumber(c.req.Recipient)
+	c.red = parseRedirection(c.req)
+	c.log = c.log.With().Str("caller", c.caller).Str("called", c.called).Str("initial", c.red.Initial).Logger()
+	if c.red.Initial != "" && s.isRinging(ringKey(c.caller, c.red.Initial)) {
+		// A PBX forwarded our own outbound leg back to us: it carries no
+		// mark of ours, but it is the same caller to the same number.
+		c.reject(tx, 482, "Loop Detected")
+		return
+	}
+	c.dec, err = s.router.DecideCall(c.ctx, routing.Call{Caller: c.caller, Called: c.called, Initial: c.red.Initial})
+	if err != nil {
+		c.log.Error().Err(err).Msg("routing failed")
+		c.reject(tx, 500, "Server Internal Error")
+		return
+	}
+	if c.dec.Verdict == routing.VerdictReject {
+		code, reason := rejectCode(c.dec.Reason)
+		c.reject(tx, code, reason)
+		return
+	}
+	if err := c.openCallerLeg(); err != nil {
+		c.log.Warn().Err(err).Msg("caller leg")
+		if errors.Is(err, media.ErrNoPorts) {
+			c.reject(tx, 503, "Service Unavailable")
+		} else {
+			c.reject(tx, 488, "Not Acceptable Here")
+		}
+		return
+	}
+	defer c.a.Close()
+
+	switch c.dec.Verdict {
+	case routing.VerdictAnnounceThenHangup, routing.VerdictAnnounceThenBridge:
+		c.announceCall()
+	default:
+		c.bridgeCall()
+	}
+	c.finish()
+}
+
+// openCallerLeg opens the caller's RTP leg and prepares our SDP for it: an
+// answer to the caller's offer, or our offer when the INVITE had none.
+func (c *call) openCallerLeg() error {
+	var f media.Format
+	var peer netip.AddrPort
+	if body := c.req.Body(); len(body) > 0 {
+		offer, err := sdp.Parse(body)
+		if err != nil {
+			return err
+		}
+		pt, err := sdp.Choose(offer, []uint8{sdp.PCMU, sdp.PCMA})
+		if err != nil {
+			return err
+		}
+		c.offer = &offer
+		f = media.Format{Codec: codecOf(pt), DTMF: offer.DTMF}
+		peer = offer.Addr
+	}
+	a, err := c.s.media.NewLeg(media.LegConfig{Format: f, Peer: peer, Timeout: c.s.cfg.MediaTimeout,
+		OnTimeout: func() { c.abort(errMediaTimeout) }})
+	if err != nil {
+		return err
+	}
+	c.a = a
+	c.sessA = sdp.Session{ID: rand.Uint64() >> 1, Version: 1, Addr: netip.AddrPortFrom(c.s.rtpIP, uint16(a.Port()))}
+	if c.offer != nil {
+		c.sdpA = sdp.Answer(c.sessA, *c.offer, uint8(f.Codec))
+	} else {
+		c.sdpA = sdp.Offer(c.sessA, []uint8{sdp.PCMU, sdp.PCMA}, sdp.DefaultDTMF)
+	}
+	return nil
+}
+
+// answer sends 200 with our SDP and waits for the ACK; for a delayed offer
+// the caller's answer comes in the ACK.
+func (c *call) answer() error {
+	c.mu.Lock()
+	body := c.sdpA
+	c.mu.Unlock()
+	if err := c.dlg.RespondSDP(body); err != nil {
+		return err
+	}
+	c.answered = true
+	if c.offer != nil {
+		return nil
+	}
+	ack := c.ack.Load()
+	if ack == nil || len(ack.Body()) == 0 {
+		return errors.New("the ACK carries no SDP answer")
+	}
+	ans, err := sdp.Parse(ack.Body())
+	if err != nil {
+		return err
+	}
+	pt, err := sdp.Choose(ans, []uint8{sdp.PCMU, sdp.PCMA})
+	if err != nil {
+		return err
+	}
+	c.a.SetFormat(media.Format{Codec: codecOf(pt), DTMF: ans.DTMF})
+	c.a.SetPeer(ans.Addr)
+	return nil
+}
+
+// progress sends 183 with our SDP answer: early media.
+func (c *call) progress() error {
+	err := c.dlg.Respond(183, "Session Progress", c.sdpA, sip.NewHeader("Content-Type", "application/sdp"))
+	if err == nil {
+		c.early = true
+	}
+	return err
+}
+
+// prompt returns the frames of the decided announcement in the caller's
+// codec, falling back to the built-in one when it cannot be had.
+func (c *call) prompt() [][]byte {
+	p, err := c.s.prompts.Get(c.dec.AnnouncementID)
+	if err != nil {
+		c.log.Warn().Err(err).Int64("announcement", c.dec.AnnouncementID).Msg("announcement missing: playing the built-in one")
+		p = c.s.prompts.Builtin()
+	}
+	if c.a.Format().Codec == media.PCMA {
+		return p.Frames(prompts.PCMA)
+	}
+	return p.Frames(prompts.PCMU)
+}
+
+// play plays frames to the caller until they end (true) or the call does
+// (false).
+func (c *call) play(frames [][]byte, loop bool) (*media.Stream, bool) {
+	st := c.s.media.Play(c.a, frames, loop)
+	if loop {
+		return st, true
+	}
+	select {
+	case <-st.Done():
+		return st, true
+	case <-c.ctx.Done():
+		st.Stop()
+		return st, false
+	}
+}
+
+// callerGoneStatus is the report status when the caller leaves first.
+func (c *call) callerGoneStatus() routing.Status {
+	if c.answered {
+		return routing.StatusTerminated
+	}
+	return routing.StatusCancelled
+}
+
+// announceCall answers (or opens early media), plays the announcement,
+// then hangs up or connects the caller to the initial number.
+func (c *call) announceCall() {
+	var err error
+	if c.s.cfg.EarlyMedia && c.offer != nil {
+		err = c.progress()
+	} else {
+		err = c.answer()
+	}
+	if err != nil {
+		c.log.Info().Err(err).Msg("caller not answered")
+		c.status = c.callerGoneStatus()
+		return
+	}
+	if _, ok := c.play(c.prompt(), false); !ok {
+		c.status = c.callerGoneStatus()
+		return
+	}
+	if c.dec.Verdict == routing.VerdictAnnounceThenHangup {
+		c.status = routing.StatusTerminated
+		return
+	}
+	ring, _ := c.play(c.s.ringback[ringIndex(c.a.Format().Codec)], true)
+	ok, code := c.dial(c.dec.Target, "")
+	ring.Stop()
+	if !ok {
+		c.failCaller(code)
+		return
+	}
+	if !c.answered {
+		if err := c.answer(); err != nil {
+			c.status = c.callerGoneStatus()
+			return
+		}
+	}
+	c.talk()
+}
+
+func ringIndex(codec media.Codec) int {
+	if codec == media.PCMA {
+		return 1
+	}
+	return 0
+}
+
+// bridgeCall connects the caller without announcement: the caller is
+// answered only when the far party answers.
+func (c *call) bridgeCall() {
+	divertedFrom := ""
+	if c.dec.Verdict == routing.VerdictDivert {
+		divertedFrom = c.dec.DivertedFrom
+	}
+	ok, code := c.dial(c.dec.Target, divertedFrom)
+	if !ok {
+		c.failCaller(code)
+		return
+	}
+	if !c.answered {
+		if err := c.answer(); err != nil {
+			c.status = c.callerGoneStatus()
+			return
+		}
+	}
+	c.talk()
+}
+
+// failCaller ends the call after the far leg failed with code (0: the
+// call itself ended first).
+func (c *call) failCaller(code int) {
+	if code == 0 {
+		if c.status == "" {
+			c.status = c.callerGoneStatus()
+		}
+		return
+	}
+	c.status = failureStatus(code)
+	if c.answered {
+		return // finish sends BYE
+	}
+	// The caller was never answered: pass the far leg's failure back.
+	reason := reasonPhrase(code)
+	if code == 487 || code == 408 {
+		// Our own ring timeout (or the far side's): the callee did not answer.
+		code, reason = 480, "Temporarily Unavailable"
+	}
+	if err := c.dlg.Respond(code, reason, nil); err != nil {
+		c.log.Debug().Err(err).Msg("respond")
+	}
+}
+
+// talk relays the two legs until one party hangs up or the call ends.
+func (c *call) talk() {
+	c.s.media.Bridge(c.a, c.b)
+	c.status = c.dec.Status
+	if c.status == routing.StatusTerminated || c.status == "" {
+		c.status = routing.StatusConnected
+	}
+	select {
+	case <-c.ctx.Done():
+	case <-c.out.Context().Done():
+		c.cancel(errFarGone)
+	}
+}
+
+// finish hangs up whatever is still up, releases the legs and writes the
+// report entry and the log line.
+func (c *call) finish() {
+	cause := context.Cause(c.ctx)
+	if c.ctx.Err() == nil {
+		c.cancel(nil)
+	}
+	if c.out != nil {
+		if !errors.Is(cause, errFarGone) && c.out.LoadState() == sip.DialogStateConfirmed {
+			ctx, cancel := bounded()
+			if err := c.out.Bye(ctx); err != nil {
+				c.log.Debug().Err(err).Msg("BYE to the far party")
+			}
+			cancel()
+		}
+		c.s.unregister(c.out.ID)
+	}
+	if c.answered && !errors.Is(cause, errCallerGone) {
+		ctx, cancel := bounded()
+		if err := c.dlg.Bye(ctx); err != nil {
+			c.log.Debug().Err(err).Msg("BYE to the caller")
+		}
+		cancel()
+	} else if c.early && !c.answered && !errors.Is(cause, errCallerGone) && c.status != routing.StatusBusy &&
+		c.status != routing.StatusNoAnswer && c.status != routing.StatusFailed {
+		// An early-media announcement followed by hang-up: end the unanswered call.
+		if err := c.dlg.Respond(480, "Temporarily Unavailable", nil); err != nil {
+			c.log.Debug().Err(err).Msg("respond")
+		}
+	}
+	if c.b != nil {
+		c.b.Close()
+	}
+	if c.status == "" {
+		c.status = routing.StatusFailed
+	}
+	c.report(cause)
+}
+
+// report writes the call's report entry and log line.
+func (c *call) report(cause error) {
+	receiver := c.red.Initial
+	if receiver == "" {
+		receiver = c.called
+	}
+	ctx, cancel := bounded()
+	defer cancel()
+	user, _ := c.s.router.UsernameOf(ctx, receiver)
+	err := c.s.router.RecordCall(ctx, routing.ReportEntry{Status: c.status, Username: user, Caller: c.caller,
+		Receiver: receiver, Group: c.dec.Group, Detail: c.dec.Verdict.String()})
+	ev := c.log.Info()
+	if err != nil {
+		ev = c.log.Error().AnErr("report_error", err)
+	}
+	if cause != nil {
+		ev = ev.Str("cause", cause.Error())
+	}
+	ev.Str("verdict", c.dec.Verdict.String()).Str("outcome", string(c.status)).Str("target", c.dec.Target).
+		Dur("duration", time.Since(c.start)).Msg("call ended")
+}

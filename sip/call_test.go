@@ -1,0 +1,481 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+	"github.com/rs/zerolog"
+	"github.com/zaf/g711"
+
+	"github.com/phonediversions/phonediversions/media"
+	"github.com/phonediversions/phonediversions/prompts"
+	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/sqlite"
+	"github.com/phonediversions/phonediversions/sip/sdp"
+)
+
+var admin = routing.Actor{Name: "admin"}
+
+// fixture is the product's call handler on loopback with a real store,
+// a real announcement, a real media engine, and a far party (the PBX that
+// outbound legs reach) played by a sipgo phone.
+type fixture struct {
+	t         *testing.T
+	svc       *routing.Service
+	srv       *Server
+	far       *phone
+	annFrames int
+	sales     routing.Group
+}
+
+func newFixture(t *testing.T, mod func(*Config)) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	db := sqlite.New(filepath.Join(t.TempDir(), "pd.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	svc := routing.NewService(db, routing.WithPasswordCost(4))
+	lib, err := prompts.Open(t.TempDir(), prompts.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, svc: svc}
+	wav, err := os.Open(filepath.Join("..", "prompts", "testdata", "ulaw-8k.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wav.Close()
+	id, p, err := lib.Add(wav, func(d time.Duration) (int64, error) {
+		a, err := svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "short", Duration: d})
+		return a.ID, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.annFrames = len(p.Frames(prompts.PCMU))
+	on := true
+	if _, err := svc.UpdateSettings(ctx, admin, routing.ChannelWeb, routing.SettingsUpdate{
+		ConnectToCalled: &on, AnnouncementID: &id, DirectAccess: &[]string{"2001"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.sales = f.group("Sales", "5000", false, "1001", "1002")
+	f.group("Night", "7000", true, "3001")
+	f.group("Day", "7001", false, "3002")
+
+	engine, err := media.New(media.Config{IP: netip.MustParseAddr("127.0.0.1"), PortMin: 50000, PortMax: 59998})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(engine.Close)
+	f.far = newPhone(t, "far", sdp.PCMU, 0x22)
+	cfg := Config{ListenIP: netip.MustParseAddr("127.0.0.1"), Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		NextHop: hostPort(f.far.port), RingTimeout: 5 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	log := zerolog.New(io.Discard)
+	if testing.Verbose() {
+		log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
+	}
+	if f.srv, err = New(cfg, svc, lib, engine, log); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.srv.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.srv.Close() })
+	return f
+}
+
+func (f *fixture) group(name, dest string, on bool, lines ...string) routing.Group {
+	f.t.Helper()
+	ctx := context.Background()
+	g, err := f.svc.CreateGroup(ctx, admin, routing.ChannelWeb, routing.Group{Name: name, Destination: dest, On: on})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, l := range lines {
+		if _, err := f.svc.AddLine(ctx, admin, routing.ChannelWeb, g.ID, l, ""); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return g
+}
+
+func (f *fixture) settings(up routing.SettingsUpdate) {
+	f.t.Helper()
+	if _, err := f.svc.UpdateSettings(context.Background(), admin, routing.ChannelWeb, up); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// report waits for the report entry of the call and returns it.
+func (f *fixture) report() routing.ReportEntry {
+	f.t.Helper()
+	var e routing.ReportEntry
+	eventually(f.t, 10*time.Second, "report entry", func() bool {
+		page, err := f.svc.Reports(context.Background(), routing.ReportFilter{Action: routing.ActionCallHandler})
+		if err != nil || page.Total == 0 {
+			return false
+		}
+		e = page.Entries[0]
+		return true
+	})
+	eventually(f.t, 10*time.Second, "call cleaned up", func() bool { return f.srv.ActiveCalls() == 0 })
+	return e
+}
+
+func diversion(number string) sip.Header {
+	return sip.NewHeader("Diversion", "<sip:"+number+"@cucm.example>;reason=unconditional;privacy=off;screen=no")
+}
+
+// answered waits for the final answer to an INVITE and ACKs a 200,
+// returning the product's SDP.
+func answered(t *testing.T, dlg *sipgo.DialogClientSession, codes *[]int) sdp.Media {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+		if codes != nil {
+			*codes = append(*codes, r.StatusCode)
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatalf("INVITE not answered: %v", err)
+	}
+	m, err := sdp.Parse(dlg.InviteResponse.Body())
+	if err != nil {
+		t.Fatalf("answer SDP: %v", err)
+	}
+	if err := dlg.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// checkContinuous asserts one RTP stream as a phone checks it: one SSRC,
+// sequence numbers without gaps, timestamps that never go back.
+func checkContinuous(t *testing.T, pkts []rtp.Packet) {
+	t.Helper()
+	for i := 1; i < len(pkts); i++ {
+		a, b := pkts[i-1].Header, pkts[i].Header
+		if a.SSRC != b.SSRC || b.SequenceNumber != a.SequenceNumber+1 || int32(b.Timestamp-a.Timestamp) <= 0 {
+			t.Fatalf("packet %d breaks the stream: %+v after %+v", i, b, a)
+		}
+	}
+}
+
+func TestAnnounceThenHangUp(t *testing.T) {
+	f := newFixture(t, nil)
+	off := false
+	f.settings(routing.SettingsUpdate{ConnectToCalled: &off})
+	caller := newPhone(t, "0791234567", sdp.PCMU, 0x11)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1002"), diversion("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := answered(t, dlg, nil)
+	caller.talk(ctx, m.Addr)
+	caller.waitBye(10 * time.Second)
+	time.Sleep(50 * time.Millisecond)
+	pkts := caller.packets()
+	if len(pkts) != f.annFrames {
+		t.Fatalf("caller heard %d packets, the announcement has %d", len(pkts), f.annFrames)
+	}
+	checkContinuous(t, pkts)
+	if !pkts[0].Marker || pkts[0].PayloadType != 0 {
+		t.Fatalf("first packet %+v", pkts[0].Header)
+	}
+	e := f.report()
+	if e.Status != routing.StatusTerminated || e.Caller != "0791234567" || e.Receiver != "1001" || e.Group != "Sales" {
+		t.Fatalf("report %+v", e)
+	}
+	select {
+	case in := <-f.far.invites:
+		t.Fatalf("a far leg was placed: %s", in.req.StartLine())
+	default:
+	}
+}
+
+func TestAnnounceThenConnect(t *testing.T) {
+	f := newFixture(t, nil)
+	caller := newPhone(t, "0791234567", sdp.PCMA, 0x11) // the far party speaks PCMU: the relay transcodes
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := answered(t, dlg, nil)
+	caller.talk(ctx, m.Addr)
+
+	in := f.far.nextInvite(10 * time.Second)
+	if in.req.Recipient.User != "1001" || in.req.From().Address.User != "0791234567" {
+		t.Fatalf("outbound leg %s from %s", in.req.Recipient.String(), in.req.From().Address.String())
+	}
+	if in.req.GetHeader(LoopHeader) == nil || !strings.Contains(in.req.GetHeader("Diversion").Value(), "sip:1001@") {
+		t.Fatalf("outbound leg lacks the loop mark or the Diversion:\n%s", in.req.String())
+	}
+	heardBefore := len(caller.packets())
+	if heardBefore < f.annFrames {
+		t.Fatalf("far leg placed before the announcement ended (%d of %d packets)", heardBefore, f.annFrames)
+	}
+	time.Sleep(300 * time.Millisecond) // the caller hears ringback meanwhile
+	f.far.answer(ctx, in)
+	eventually(t, 5*time.Second, "caller hears the far party", func() bool { return caller.heardFrom(g711.Ulaw2AlawFrame(0x22)) > 20 })
+	eventually(t, 5*time.Second, "far party hears the caller", func() bool { return f.far.heardFrom(g711.Alaw2UlawFrame(0x11)) > 20 })
+	pkts := caller.packets()
+	checkContinuous(t, pkts)
+	if len(pkts) < f.annFrames+10 {
+		t.Fatalf("no ringback: %d packets before the far party's audio", len(pkts))
+	}
+	// The caller hangs up: the far party gets BYE.
+	byeCtx, byeCancel := context.WithTimeout(ctx, 5*time.Second)
+	defer byeCancel()
+	if err := dlg.Bye(byeCtx); err != nil {
+		t.Fatal(err)
+	}
+	f.far.waitBye(5 * time.Second)
+	if e := f.report(); e.Status != routing.StatusConnected || e.Receiver != "1001" {
+		t.Fatalf("report %+v", e)
+	}
+}
+
+
+func TestDirectAccess(t *testing.T) {
+	f := newFixture(t, nil)
+	caller := newPhone(t, "2001", sdp.PCMU, 0x11)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := f.far.nextInvite(5 * time.Second)
+	f.far.answer(ctx, in)
+	var codes []int
+	m := answered(t, dlg, &codes)
+	if !contains(codes, 180) {
+		t.Fatalf("the far party's 180 was not relayed: %v", codes)
+	}
+	caller.talk(ctx, m.Addr)
+	eventually(t, 5*time.Second, "caller hears the far party", func() bool { return caller.heardFrom(0x22) > 10 })
+	for _, p := range caller.packets() {
+		if p.Payload[0] != 0x22 {
+			t.Fatal("a direct-access caller heard something else than the far party (announcement or ringback)")
+		}
+	}
+	// The far party hangs up: the caller gets BYE.
+	byeCtx, byeCancel := context.WithTimeout(ctx, 5*time.Second)
+	defer byeCancel()
+	if err := in.dlg.Bye(byeCtx); err != nil {
+		t.Fatal(err)
+	}
+	caller.waitBye(5 * time.Second)
+	if e := f.report(); e.Status != routing.StatusDirectAccess {
+		t.Fatalf("report %+v", e)
+	}
+}
+
+func contains(codes []int, c int) bool {
+	for _, x := range codes {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// finalCode waits for the final failure of an INVITE.
+func finalCode(t *testing.T, dlg *sipgo.DialogClientSession) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := dlg.WaitAnswer(ctx, sipgo.AnswerOptions{})
+	var de *sipgo.ErrDialogResponse
+	if !errors.As(err, &de) {
+		t.Fatalf("want a failure response, got %v", err)
+	}
+	return de.Res.StatusCode
+}
+
+func TestFarLegFailures(t *testing.T) {
+	tests := []struct {
+		name     string
+		caller   string
+		far      func(in *incoming)
+		wantCode int // to a direct-access caller, who was not answered
+		status   routing.Status
+	}{
+		{"busy", "2001", func(in *incoming) { in.dlg.Respond(486, "Busy Here", nil) }, 486, routing.StatusBusy},
+		{"declined", "2001", func(in *incoming) { in.dlg.Respond(603, "Decline", nil) }, 603, routing.StatusFailed},
+		{"server error", "2001", func(in *incoming) { in.dlg.Respond(500, "Server Internal Error", nil) }, 500, routing.StatusFailed},
+		{"never answers", "2001", func(in *incoming) { in.dlg.Respond(180, "Ringing", nil) }, 480, routing.StatusNoAnswer},
+		{"busy after the announcement", "0791234567", func(in *incoming) { in.dlg.Respond(486, "Busy Here", nil) }, 0, routing.StatusBusy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.RingTimeout = 700 * time.Millisecond })
+			caller := newPhone(t, tt.caller, sdp.PCMU, 0x11)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantCode == 0 {
+				m := answered(t, dlg, nil)
+				caller.talk(ctx, m.Addr)
+			}
+			in := f.far.nextInvite(10 * time.Second)
+			tt.far(in)
+			if tt.wantCode != 0 {
+				if code := finalCode(t, dlg); code != tt.wantCode {
+					t.Fatalf("caller got %d, want %d", code, tt.wantCode)
+				}
+			} else {
+				caller.waitBye(5 * time.Second)
+			}
+			if tt.status == routing.StatusNoAnswer {
+				eventually(t, 5*time.Second, "far leg cancelled", func() bool { return in.dlg.Context().Err() != nil })
+			}
+			if e := f.report(); e.Status != tt.status {
+				t.Fatalf("report %+v, want %s", e, tt.status)
+			}
+		})
+	}
+}
+
+func TestCancel(t *testing.T) {
+	t.Run("while the far leg rings", func(t *testing.T) {
+		f := newFixture(t, nil)
+		caller := newPhone(t, "2001", sdp.PCMU, 0x11)
+		ctx, cancel := context.WithCancel(context.Background())
+		dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := f.far.nextInvite(5 * time.Second)
+		in.dlg.Respond(180, "Ringing", nil)
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			cancel()
+		}()
+		dlg.WaitAnswer(ctx, sipgo.AnswerOptions{})
+		eventually(t, 10*time.Second, "far leg cancelled", func() bool { return in.dlg.Context().Err() != nil })
+		if e := f.report(); e.Status != routing.StatusCancelled {
+			t.Fatalf("report %+v", e)
+		}
+	})
+	t.Run("during an early-media announcement", func(t *testing.T) {
+		f := newFixture(t, func(c *Config) { c.EarlyMedia = true })
+		caller := newPhone(t, "0791234567", sdp.PCMU, 0x11)
+		ctx, cancel := context.WithCancel(context.Background())
+		dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got183 := make(chan struct{}, 1)
+		go dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+			if r.StatusCode == 183 {
+				got183 <- struct{}{}
+			}
+			return nil
+		}})
+		select {
+		case <-got183:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no 183")
+		}
+		eventually(t, 5*time.Second, "early media", func() bool { return len(caller.packets()) > 5 })
+		cancel()
+		if e := f.report(); e.Status != routing.StatusCancelled {
+			t.Fatalf("report %+v", e)
+		}
+		n := len(caller.packets())
+		time.Sleep(200 * time.Millisecond)
+		if len(caller.packets()) > n+2 {
+			t.Fatal("the announcement went on after CANCEL")
+		}
+		select {
+		case in := <-f.far.invites:
+			t.Fatalf("a far leg was placed: %s", in.req.StartLine())
+		default:
+		}
+	})
+}
+
+func TestDelayedOfferAndReinvite(t *testing.T) {
+	f := newFixture(t, func(c *Config) {})
+	off := false
+	f.settings(routing.SettingsUpdate{ConnectToCalled: &off})
+	caller := newPhone(t, "0791234567", sdp.PCMA, 0x11)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", nil, diversion("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := dlg.WaitAnswer(wctx, sipgo.AnswerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := sdp.Parse(dlg.InviteResponse.Body())
+	if err != nil || len(offer.Payloads) != 2 {
+		t.Fatalf("the 200 of a delayed offer must carry our offer: %+v %v", offer, err)
+	}
+	ack := sip.NewRequest(sip.ACK, dlg.InviteResponse.Contact().Address)
+	ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	ack.SetBody(sdp.Answer(sdp.Session{ID: 1, Version: 1, Addr: caller.rtpAddr()}, offer, sdp.PCMA))
+	if err := dlg.WriteAck(wctx, ack); err != nil {
+		t.Fatal(err)
+	}
+	caller.talk(ctx, offer.Addr)
+	eventually(t, 5*time.Second, "announcement in A-law", func() bool { return len(caller.packets()) > 5 })
+	if pt := caller.packets()[0].PayloadType; pt != 8 {
+		t.Fatalf("payload type %d: the answer in the ACK chose PCMA", pt)
+	}
+	// A session refresh in the middle of the announcement.
+	re := sip.NewRequest(sip.INVITE, dlg.InviteResponse.Contact().Address)
+	re.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	re.SetBody(sdp.Offer(sdp.Session{ID: 1, Version: 2, Addr: caller.rtpAddr()}, []uint8{sdp.PCMA, sdp.PCMU}, 101))
+	res, err := dlg.Do(wctx, re)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("re-INVITE: %v %v", res, err)
+	}
+	ans, err := sdp.Parse(res.Body())
+	if err != nil || ans.Addr != offer.Addr || len(ans.Payloads) != 1 || ans.Payloads[0] != sdp.PCMA {
+		t.Fatalf("re-INVITE answer %+v %v: want the same session", ans, err)
+	}
+	reAck := sip.NewRequest(sip.ACK, dlg.InviteResponse.Contact().Address)
+	reAck.AppendHeader(&sip.CSeqHeader{SeqNo: res.CSeq().SeqNo, MethodName: sip.ACK})
+	dlg.WriteRequest(reAck)
+	caller.waitBye(10 * time.Second)
+	time.Sleep(50 * time.Millisecond)
+	pkts := caller.packets()
+	checkContinuous(t, pkts)
+	if len(pkts) != f.annFrames {
+		t.Fatalf("caller heard %d packets, want %d", len(pkts), f.annFrames)
+	}
+	if e := f.report(); e.Status != routing.StatusTerminated {
+		t.Fatalf("report %+v", e)
+	}
+}
+
