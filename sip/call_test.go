@@ -257,7 +257,6 @@ func TestAnnounceThenConnect(t *testing.T) {
 	}
 }
 
-
 func TestDirectAccess(t *testing.T) {
 	f := newFixture(t, nil)
 	caller := newPhone(t, "2001", sdp.PCMU, 0x11)
@@ -478,4 +477,3 @@ func TestDelayedOfferAndReinvite(t *testing.T) {
 		t.Fatalf("report %+v", e)
 	}
 }
-

@@ -256,4 +256,3 @@ func (c *call) onRefresh(req *sip.Request, tx sip.ServerTransaction, far bool) {
 	}
 	c.log.Debug().Str("method", req.Method.String()).Bool("far", far).Msg("session refreshed")
 }
-

@@ -33,16 +33,16 @@ type phone struct {
 	codec  uint8
 	talkB  byte // payload byte this phone sends
 
-	mu    sync.Mutex
-	heard []rtp.Packet
+	mu      sync.Mutex
+	heard   []rtp.Packet
 	invites chan *incoming
 	byes    chan *sip.Request
 }
 
 // incoming is an INVITE the phone received, with its dialog.
 type incoming struct {
-	req *sip.Request
-	dlg *sipgo.DialogServerSession
+	req  *sip.Request
+	dlg  *sipgo.DialogServerSession
 	done chan struct{} // close to let the handler return
 }
 

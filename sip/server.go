@@ -95,7 +95,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	dialogs  map[string]dialogRef // in-dialog requests find their call here
-	ringing  map[string]int   // caller|target of outbound legs still ringing
+	ringing  map[string]int       // caller|target of outbound legs still ringing
 	calls    map[*call]struct{}
 	draining atomic.Bool
 	active   atomic.Int64
