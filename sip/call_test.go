@@ -477,3 +477,14 @@ func TestDelayedOfferAndReinvite(t *testing.T) {
 		t.Fatalf("report %+v", e)
 	}
 }
+
+func sipgoAnswer() sipgo.AnswerOptions { return sipgo.AnswerOptions{} }
+
+// responseCode returns the status code of a failed INVITE, 0 otherwise.
+func responseCode(err error) int {
+	var de *sipgo.ErrDialogResponse
+	if errors.As(err, &de) {
+		return de.Res.StatusCode
+	}
+	return 0
+}

@@ -55,6 +55,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}()
 	s.stats.Calls.Add(1)
 	c := newCall(s, req)
+	s.mu.Lock()
+	s.calls[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.calls, c)
+		s.mu.Unlock()
+	}()
 	c.run(tx)
 }
 
