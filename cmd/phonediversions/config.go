@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -31,6 +32,20 @@ type Config struct {
 	RTPAddr    netip.Addr
 	RTPPortMin int
 	RTPPortMax int
+
+	SIPAddr          netip.Addr
+	SIPUDPPort       int
+	SIPTCPPort       int
+	SIPAdvertiseAddr netip.Addr
+	SIPTrusted       []netip.Prefix
+	SIPNextHop       string
+	SIPNextHopProto  string
+	RingTimeout      time.Duration
+	MediaTimeout     time.Duration
+	MaxCalls         int
+	EarlyMedia       bool
+	Ringback         string
+	DrainTimeout     time.Duration
 }
 
 // setting describes one key: its name in the file, its flag and its
@@ -91,6 +106,64 @@ func ipAddr(dst func(*Config) *netip.Addr) func(*Config, string) error {
 	}
 }
 
+func optionalIP(dst func(*Config) *netip.Addr) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			*dst(c) = netip.Addr{}
+			return nil
+		}
+		return ipAddr(dst)(c, v)
+	}
+}
+
+func boolean(dst func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false")
+		}
+		*dst(c) = b
+		return nil
+	}
+}
+
+// prefixes reads a comma-separated list of networks (192.0.2.0/24) or
+// addresses (192.0.2.7, taken as one host).
+func prefixes(dst func(*Config) *[]netip.Prefix) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []netip.Prefix
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			if p, err := netip.ParsePrefix(f); err == nil {
+				out = append(out, p.Masked())
+				continue
+			}
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return fmt.Errorf("%q is neither a network such as 192.0.2.0/24 nor an IP address", f)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+		*dst(c) = out
+		return nil
+	}
+}
+
+func hostPort(dst func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v != "" {
+			if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+				return fmt.Errorf("must be host:port, such as 192.0.2.1:5060")
+			}
+		}
+		*dst(c) = v
+		return nil
+	}
+}
+
 // settings lists every key. README.md documents the same list; the
 // --print-config flag prints it as a config file.
 func settings() []setting {
@@ -115,6 +188,32 @@ func settings() []setting {
 			integer(1024, 65534, func(c *Config, n int64) { c.RTPPortMin = int(n) })},
 		{"rtp_port_max", "32767", "highest RTP port",
 			integer(1024, 65535, func(c *Config, n int64) { c.RTPPortMax = int(n) })},
+		{"sip_addr", "0.0.0.0", "IP address the SIP listeners bind to",
+			ipAddr(func(c *Config) *netip.Addr { return &c.SIPAddr })},
+		{"sip_udp_port", "5060", "SIP port on UDP; 0 picks a free one, -1 turns UDP off",
+			integer(-1, 65535, func(c *Config, n int64) { c.SIPUDPPort = int(n) })},
+		{"sip_tcp_port", "5060", "SIP port on TCP; 0 picks a free one, -1 turns TCP off",
+			integer(-1, 65535, func(c *Config, n int64) { c.SIPTCPPort = int(n) })},
+		{"sip_advertise_addr", "", "IP address written in Contact and SDP; empty: sip_addr, or 127.0.0.1 when that is 0.0.0.0",
+			optionalIP(func(c *Config) *netip.Addr { return &c.SIPAdvertiseAddr })},
+		{"sip_trusted", "127.0.0.0/8,::1", "networks and addresses allowed to send calls (the PBX trunk), comma-separated; others get 403",
+			prefixes(func(c *Config) *[]netip.Prefix { return &c.SIPTrusted })},
+		{"sip_next_hop", "", "host:port of the PBX that outbound legs (connect to the called number, diversions) are sent to",
+			hostPort(func(c *Config) *string { return &c.SIPNextHop })},
+		{"sip_next_hop_transport", "udp", "transport to the next hop: udp or tcp",
+			oneOf(func(c *Config) *string { return &c.SIPNextHopProto }, "udp", "tcp")},
+		{"ring_timeout", "60s", "how long an outbound leg may ring before the call counts as not answered",
+			duration(func(c *Config) *time.Duration { return &c.RingTimeout })},
+		{"media_timeout", "30s", "a call whose party sends no RTP for this long is ended",
+			duration(func(c *Config) *time.Duration { return &c.MediaTimeout })},
+		{"max_calls", "1000", "concurrent calls accepted; above it new calls get 503",
+			integer(1, 100000, func(c *Config, n int64) { c.MaxCalls = int(n) })},
+		{"early_media", "false", "play the announcement as early media (183) instead of answering the call first",
+			boolean(func(c *Config) *bool { return &c.EarlyMedia })},
+		{"ringback", "europe", "ringback tone while the far leg rings: europe (425 Hz) or northamerica (440+480 Hz)",
+			oneOf(func(c *Config) *string { return &c.Ringback }, "europe", "northamerica")},
+		{"drain_timeout", "30s", "on stop, how long calls in progress may go on before they are hung up",
+			duration(func(c *Config) *time.Duration { return &c.DrainTimeout })},
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
 	"github.com/phonediversions/phonediversions/routing/sqlite"
+	"github.com/phonediversions/phonediversions/sip"
 )
 
 // version is set at link time (-ldflags "-X main.version=1.2.3"); otherwise
@@ -76,6 +77,7 @@ type Main struct {
 	Service *routing.Service
 	Prompts *prompts.Library
 	Media   *media.Engine
+	SIP     *sip.Server
 }
 
 // NewMain returns a program with the configuration, writing what people
@@ -128,6 +130,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.startSIP(); err != nil {
+		return err
+	}
 	pw, created, err := m.Service.EnsureAdmin(ctx, m.Config.AdminUsername, m.Config.AdminPassword, generatePassword)
 	if err != nil {
 		return fmt.Errorf("first administrator: %w", err)
@@ -140,12 +145,22 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.DatabasePath()).
-		Str("rtp", fmt.Sprintf("%s:%d-%d", m.Config.RTPAddr, m.Config.RTPPortMin, m.Config.RTPPortMax)).Msg("ready")
+		Str("rtp", fmt.Sprintf("%s:%d-%d", m.Config.RTPAddr, m.Config.RTPPortMin, m.Config.RTPPortMax)).
+		Int("sip_udp", m.SIP.UDPPort()).Int("sip_tcp", m.SIP.TCPPort()).Str("next_hop", m.Config.SIPNextHop).Msg("ready")
 	return nil
 }
 
 // Close stops everything Run started; what was written is on disk.
 func (m *Main) Close() error {
+	if m.SIP != nil {
+		if n := m.SIP.ActiveCalls(); n > 0 {
+			m.Log.Info().Int("calls", n).Dur("within", m.Config.DrainTimeout).Msg("refusing new calls; waiting for the calls in progress")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainTimeout)
+		m.SIP.Drain(ctx)
+		cancel()
+		m.SIP.Close()
+	}
 	if m.Media != nil {
 		m.Media.Close()
 	}
@@ -153,6 +168,28 @@ func (m *Main) Close() error {
 		return m.DB.Close()
 	}
 	return nil
+}
+
+// startSIP starts the call handler on its listeners.
+func (m *Main) startSIP() error {
+	c := m.Config
+	tone := media.RingbackEurope()
+	if c.Ringback == "northamerica" {
+		tone = media.RingbackNorthAmerica()
+	}
+	var err error
+	m.SIP, err = sip.New(sip.Config{
+		ListenIP: c.SIPAddr, UDPPort: c.SIPUDPPort, TCPPort: c.SIPTCPPort, AdvertiseIP: c.SIPAdvertiseAddr,
+		Trusted: c.SIPTrusted, NextHop: c.SIPNextHop, NextHopTransport: c.SIPNextHopProto,
+		RingTimeout: c.RingTimeout, MediaTimeout: c.MediaTimeout, MaxCalls: c.MaxCalls,
+		EarlyMedia: c.EarlyMedia, Ringback: tone,
+	}, m.Service, m.Prompts, m.Media, m.Log.With().Str("component", "sip").Logger())
+	if err != nil {
+		return err
+	}
+	// The listeners outlive the signal that stops the program: the drain
+	// still sends BYEs through them.
+	return m.SIP.Listen(context.Background())
 }
 
 // generatePassword returns 26 random base32 characters (130 bits).

@@ -23,7 +23,8 @@ var ctx = context.Background()
 
 func testConfig(t *testing.T, dataDir string) Config {
 	t.Helper()
-	cfg, err := ParseConfig([]string{"--data-dir", dataDir, "--log-format", "json"}, func(string) string { return "" }, &bytes.Buffer{})
+	cfg, err := ParseConfig([]string{"--data-dir", dataDir, "--log-format", "json", "--sip-addr", "127.0.0.1",
+		"--sip-udp-port", "0", "--sip-tcp-port", "0"}, func(string) string { return "" }, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,8 @@ func TestAnnouncementUploadSurvivesRestart(t *testing.T) {
 }
 
 func TestMainAdminPasswordFromEnvironment(t *testing.T) {
-	env := map[string]string{"PHONEDIVERSIONS_ADMIN_PASSWORD": "from-the-environment", "PHONEDIVERSIONS_DATA_DIR": t.TempDir()}
+	env := map[string]string{"PHONEDIVERSIONS_ADMIN_PASSWORD": "from-the-environment", "PHONEDIVERSIONS_DATA_DIR": t.TempDir(),
+		"PHONEDIVERSIONS_SIP_UDP_PORT": "0", "PHONEDIVERSIONS_SIP_TCP_PORT": "0", "PHONEDIVERSIONS_SIP_ADDR": "127.0.0.1"}
 	cfg, err := ParseConfig(nil, func(k string) string { return env[k] }, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +209,12 @@ func TestParseConfig(t *testing.T) {
 		{name: "RTP range upside down", args: []string{"--rtp-port-min", "30000", "--rtp-port-max", "20000"}, wantErr: "leave no room"},
 		{name: "RTP port out of range", env: map[string]string{"PHONEDIVERSIONS_RTP_PORT_MAX": "70000"}, wantErr: "PHONEDIVERSIONS_RTP_PORT_MAX: must be a whole number"},
 		{name: "bad RTP address", args: []string{"--rtp-addr", "localhost"}, wantErr: "--rtp-addr: must be an IP address"},
+		{name: "SIP settings", args: []string{"--sip-trusted", "192.0.2.0/24, 198.51.100.7", "--sip-next-hop", "192.0.2.1:5060", "--early-media", "true"},
+			want: func(c Config) bool {
+				return len(c.SIPTrusted) == 2 && c.SIPTrusted[1].String() == "198.51.100.7/32" && c.SIPNextHop == "192.0.2.1:5060" && c.EarlyMedia
+			}},
+		{name: "bad trusted network", args: []string{"--sip-trusted", "the office"}, wantErr: "--sip-trusted: \"the office\" is neither"},
+		{name: "next hop without port", args: []string{"--sip-next-hop", "pbx.example"}, wantErr: "--sip-next-hop: must be host:port"},
 		{name: "bad duration", file: "announcement_max_duration = forever\n", args: []string{"--config", file}, wantErr: "pd.conf:1: announcement_max_duration: must be a positive duration"},
 	}
 	for _, tt := range tests {
@@ -273,7 +281,8 @@ func TestSignalsStopCleanly(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(bin, "--data-dir", dataDir, "--log-format", "json")
+			cmd := exec.Command(bin, "--data-dir", dataDir, "--log-format", "json", "--sip-addr", "127.0.0.1",
+				"--sip-udp-port", "0", "--sip-tcp-port", "0")
 			cmd.Env = append(os.Environ(), "PHONEDIVERSIONS_ADMIN_PASSWORD=")
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
