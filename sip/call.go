@@ -36,6 +36,7 @@ type call struct {
 	red            redirection
 	dec            routing.Decision
 
+	tx    sip.ServerTransaction
 	dlg   *sipgo.DialogServerSession
 	a, b  *media.Leg
 	offer *sdp.Media // the caller's offer; nil for a delayed offer
@@ -80,6 +81,7 @@ func (c *call) reject(tx sip.ServerTransaction, code int, reason string) {
 func (c *call) run(tx sip.ServerTransaction) {
 	s := c.s
 	defer c.cancel(nil)
+	c.tx = tx
 	dlg, err := s.dua.ReadInvite(c.req, tx)
 	if err != nil {
 		c.reject(tx, 400, "Bad Request")
@@ -326,7 +328,16 @@ func (c *call) failCaller(code int) {
 		// Our own ring timeout (or the far side's): the callee did not answer.
 		code, reason = 480, "Temporarily Unavailable"
 	}
-	if err := c.dlg.Respond(code, reason, nil); err != nil {
+	c.respondLater(code, reason)
+}
+
+// respondLater sends a final failure to the caller without waiting for
+// its ACK: the transaction layer retransmits the response and absorbs the
+// ACK (it keeps the transaction after the handler returns), so a lost ACK
+// does not hold the call for the transaction timeout.
+func (c *call) respondLater(code int, reason string) {
+	res := sip.NewResponseFromRequest(c.dlg.InviteRequest, code, reason, nil)
+	if err := c.tx.Respond(res); err != nil {
 		c.log.Debug().Err(err).Msg("respond")
 	}
 }
@@ -371,9 +382,7 @@ func (c *call) finish() {
 	} else if c.early && !c.answered && !errors.Is(cause, errCallerGone) && c.status != routing.StatusBusy &&
 		c.status != routing.StatusNoAnswer && c.status != routing.StatusFailed {
 		// An early-media announcement followed by hang-up: end the unanswered call.
-		if err := c.dlg.Respond(480, "Temporarily Unavailable", nil); err != nil {
-			c.log.Debug().Err(err).Msg("respond")
-		}
+		c.respondLater(480, "Temporarily Unavailable")
 	}
 	if c.b != nil {
 		c.b.Close()

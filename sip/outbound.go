@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -17,6 +18,9 @@ import (
 	"github.com/phonediversions/phonediversions/routing"
 	"github.com/phonediversions/phonediversions/sip/sdp"
 )
+
+// errRingTimeout ends an outbound leg that rang too long.
+var errRingTimeout = errors.New("ring timeout")
 
 // reasons are the phrases of the failures passed back to a caller.
 var reasons = map[int]string{
@@ -58,15 +62,37 @@ func (c *call) dial(target, divertedFrom string) (bool, int) {
 	key := ringKey(c.caller, target)
 	s.addRinging(key, 1)
 	defer s.addRinging(key, -1)
-	rctx, cancel := context.WithTimeout(c.ctx, s.cfg.RingTimeout)
-	defer cancel()
+	// The leg is given up when the call ends or the ring time is up. Once
+	// the far side has answered anything, giving up sends CANCEL; before
+	// that there is nobody to cancel, and waiting for a first response from
+	// a dead next hop would hold the call for the whole transaction timeout.
+	rctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var heard atomic.Bool
+	giveUp := func(timedOut bool) {
+		switch {
+		case !heard.Load():
+			cancel(sipgo.WaitAnswerForceCancelErr)
+		case timedOut:
+			cancel(errRingTimeout)
+		default:
+			cancel(context.Canceled)
+		}
+	}
+	stopWatch := context.AfterFunc(c.ctx, func() { giveUp(false) })
+	defer stopWatch()
+	timer := time.AfterFunc(s.cfg.RingTimeout, func() { giveUp(true) })
+	defer timer.Stop()
 	out, err := s.dua.WriteInvite(rctx, req)
 	if err != nil {
 		c.log.Warn().Err(err).Str("target", target).Msg("outbound INVITE not sent")
 		return false, 503
 	}
 	c.out = out
-	err = out.WaitAnswer(rctx, sipgo.AnswerOptions{OnResponse: c.onFarResponse})
+	err = out.WaitAnswer(rctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+		heard.Store(true)
+		return c.onFarResponse(r)
+	}})
 	res := out.InviteResponse
 	if err != nil {
 		if res != nil && res.IsSuccess() {
@@ -83,8 +109,11 @@ func (c *call) dial(target, divertedFrom string) (bool, int) {
 			return false, de.Res.StatusCode
 		case c.ctx.Err() != nil:
 			return false, 0
-		case rctx.Err() != nil:
+		case rctx.Err() != nil && (errors.Is(context.Cause(rctx), errRingTimeout) || heard.Load()):
 			c.log.Info().Str("target", target).Dur("after", s.cfg.RingTimeout).Msg("no answer")
+			return false, 408
+		case rctx.Err() != nil:
+			c.log.Warn().Str("target", target).Msg("the next hop never answered the INVITE")
 			return false, 408
 		default:
 			c.log.Warn().Err(err).Str("target", target).Msg("outbound leg failed")

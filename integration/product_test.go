@@ -1,0 +1,205 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/sqlite"
+)
+
+// binary is the product built once for the package's tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pd-integration-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "phonediversions")
+	if out, err := exec.Command("go", "build", "-o", binary, "../cmd/phonediversions").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// RTP ports the product uses in these tests, so captures can filter them.
+const rtpMin, rtpMax = 20000, 29998
+
+// product is the running binary.
+type product struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	sipPort int
+	mu      sync.Mutex
+	lines   []map[string]any
+}
+
+// setupFunc prepares the store before the product starts.
+type setupFunc func(ctx context.Context, svc *routing.Service) error
+
+var admin = routing.Actor{Name: "integration"}
+
+// defaultSetup makes group Sales with lines 1001 and 1002 and the direct
+// access number 2001.
+func defaultSetup(connect bool) setupFunc {
+	return func(ctx context.Context, svc *routing.Service) error {
+		g, err := svc.CreateGroup(ctx, admin, routing.ChannelWeb, routing.Group{Name: "Sales", Destination: "5000"})
+		if err != nil {
+			return err
+		}
+		for _, l := range []string{"1001", "1002"} {
+			if _, err := svc.AddLine(ctx, admin, routing.ChannelWeb, g.ID, l, ""); err != nil {
+				return err
+			}
+		}
+		_, err = svc.UpdateSettings(ctx, admin, routing.ChannelWeb, routing.SettingsUpdate{ConnectToCalled: &connect, DirectAccess: &[]string{"2001"}})
+		return err
+	}
+}
+
+func startProduct(t *testing.T, setup setupFunc, nextHop string) *product {
+	t.Helper()
+	dataDir := t.TempDir()
+	db := sqlite.New(filepath.Join(dataDir, "phonediversions.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := setup(context.Background(), routing.NewService(db, routing.WithPasswordCost(4))); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := &product{t: t}
+	p.cmd = exec.Command(binary, "--data-dir", dataDir, "--log-format", "json", "--sip-addr", "127.0.0.1",
+		"--sip-udp-port", "0", "--sip-tcp-port", "0", "--rtp-addr", "127.0.0.1",
+		"--rtp-port-min", fmt.Sprint(rtpMin), "--rtp-port-max", fmt.Sprint(rtpMax),
+		"--sip-next-hop", nextHop, "--ring-timeout", "2s", "--drain-timeout", "5s")
+	p.cmd.Env = append(os.Environ(), "PHONEDIVERSIONS_ADMIN_PASSWORD=integration-secret")
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				continue
+			}
+			p.mu.Lock()
+			p.lines = append(p.lines, m)
+			p.mu.Unlock()
+			if m["message"] == "ready" {
+				ready <- int(m["sip_udp"].(float64))
+			}
+		}
+	}()
+	select {
+	case p.sipPort = <-ready:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatal("the product did not start")
+	}
+	t.Cleanup(p.stop)
+	return p
+}
+
+// stop ends the product as an operator would and checks it stops cleanly.
+func (p *product) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			p.t.Errorf("the product exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		p.t.Error("the product did not stop")
+	}
+}
+
+// outcomes returns the outcome of every call the product logged as ended.
+func (p *product) outcomes() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, m := range p.lines {
+		if m["message"] == "call ended" {
+			out = append(out, fmt.Sprint(m["outcome"]))
+		}
+	}
+	return out
+}
+
+// waitOutcomes waits until n calls have ended and returns their outcomes.
+func (p *product) waitOutcomes(n int) []string {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(p.outcomes()) < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p.outcomes()
+}
+
+// freePort returns a UDP port that was free a moment ago (even, so that
+// SIPp's media port and the odd RTCP port above it are both usable).
+func freePort(t *testing.T) int {
+	t.Helper()
+	for {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if port%2 == 0 && (port < rtpMin || port > rtpMax+1) {
+			return port
+		}
+	}
+}
+
+func all(list []string, want string) bool {
+	for _, s := range list {
+		if s != want {
+			return false
+		}
+	}
+	return len(list) > 0
+}
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed; .ci/run installs it", name)
+		}
+		t.Skipf("%s is not installed (Debian package: apt-get install sip-tester tshark)", name)
+	}
+}
+
+func joinArgs(args []string) string { return strings.Join(args, " ") }
