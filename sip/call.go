@@ -69,9 +69,7 @@ func (c *call) reject(tx sip.ServerTransaction, code int, reason string) {
 	c.s.stats.Rejected.Add(1)
 	c.log.Info().Int("code", code).Str("caller", c.caller).Str("called", c.called).Msg("call refused")
 	if c.dlg != nil {
-		if err := c.dlg.Respond(code, reason, nil); err != nil {
-			c.log.Debug().Err(err).Msg("respond")
-		}
+		c.respondLater(code, reason)
 		return
 	}
 	c.s.respond(tx, c.req, code, reason)

@@ -33,6 +33,9 @@ type rejection struct {
 // (sipgo ends the transaction when the handler returns).
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
+		if s.refuseInvalid(req, tx) {
+			return
+		}
 		d, ok := s.lookup(req)
 		if !ok {
 			s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
@@ -70,19 +73,15 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // trusted source, a sane request, Max-Forwards, the loop mark, capacity.
 func (s *Server) admit(req *sip.Request) *rejection {
 	log := s.log.With().Str("call_id", callID(req)).Str("source", req.Source()).Logger()
-	switch {
-	case !s.trusted(req):
+	if !s.trusted(req) {
 		log.Warn().Msg("INVITE from an untrusted address refused")
 		return &rejection{code: 403, reason: "Forbidden"}
-	case req.CSeq() == nil || req.CSeq().MethodName != sip.INVITE:
-		return &rejection{code: 400, reason: "Bad Request: CSeq method does not match"}
-	case req.Recipient.Scheme != "sip" && req.Recipient.Scheme != "sips" && req.Recipient.Scheme != "tel":
-		return &rejection{code: 416, reason: "Unsupported URI Scheme"}
-	case req.From() == nil || req.To() == nil || req.Contact() == nil:
-		return &rejection{code: 400, reason: "Bad Request: From, To and Contact are required"}
 	}
-	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
-		return &rejection{code: 483, reason: "Too Many Hops"}
+	if rej := invalid(req); rej != nil {
+		return rej
+	}
+	if req.Contact() == nil {
+		return &rejection{code: 400, reason: "Bad Request: Contact is required"}
 	}
 	if req.GetHeader(LoopHeader) != nil {
 		log.Info().Msg("our own outbound call came back: loop refused")

@@ -89,6 +89,7 @@ type Server struct {
 	token  string // value of our loop mark
 	udp    *net.UDPConn
 	tcp    *net.TCPListener
+	parser *sip.Parser
 	rtpIP  netip.Addr
 
 	ringback [2][][]byte // by media codec: PCMU, PCMA
@@ -136,11 +137,13 @@ func New(cfg Config, router Router, ann Announcements, engine *media.Engine, log
 		dialogs: map[string]dialogRef{}, ringing: map[string]int{}, calls: map[*call]struct{}{}}
 	s.ringback = [2][][]byte{cfg.Ringback.Frames(media.PCMU), cfg.Ringback.Frames(media.PCMA)}
 	slogger := slog.New(newSlogHandler(log))
+	s.parser = sip.NewParser()
 	var err error
 	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent("PhoneDiversions"),
 		sipgo.WithUserAgentHostname(cfg.AdvertiseIP.String()),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger),
+			sip.WithTransportLayerReadFilter(s.readFilter)),
 	)
 	if err != nil {
 		return nil, err
@@ -307,7 +310,21 @@ func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, r
 	}
 }
 
+// refuseInvalid answers an unsound request and reports whether it did.
+func (s *Server) refuseInvalid(req *sip.Request, tx sip.ServerTransaction) bool {
+	rej := invalid(req)
+	if rej == nil {
+		return false
+	}
+	s.stats.Rejected.Add(1)
+	s.respond(tx, req, rej.code, rej.reason, rej.headers...)
+	return true
+}
+
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.refuseInvalid(req, tx) {
+		return
+	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
@@ -366,6 +383,9 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if s.refuseInvalid(req, tx) {
+		return
+	}
 	d, ok := s.lookup(req)
 	if !ok {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
@@ -375,6 +395,9 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	if s.refuseInvalid(req, tx) {
+		return
+	}
 	d, ok := s.lookup(req)
 	if !ok {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
