@@ -49,15 +49,16 @@ type product struct {
 	lines   []map[string]any
 }
 
-// setupFunc prepares the store before the product starts.
-type setupFunc func(ctx context.Context, svc *routing.Service) error
+// setupFunc prepares the store (and the data folder) before the product
+// starts.
+type setupFunc func(ctx context.Context, svc *routing.Service, dataDir string) error
 
 var admin = routing.Actor{Name: "integration"}
 
 // defaultSetup makes group Sales with lines 1001 and 1002 and the direct
 // access number 2001.
 func defaultSetup(connect bool) setupFunc {
-	return func(ctx context.Context, svc *routing.Service) error {
+	return func(ctx context.Context, svc *routing.Service, _ string) error {
 		g, err := svc.CreateGroup(ctx, admin, routing.ChannelWeb, routing.Group{Name: "Sales", Destination: "5000"})
 		if err != nil {
 			return err
@@ -79,7 +80,7 @@ func startProduct(t *testing.T, setup setupFunc, nextHop string) *product {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if err := setup(context.Background(), routing.NewService(db, routing.WithPasswordCost(4))); err != nil {
+	if err := setup(context.Background(), routing.NewService(db, routing.WithPasswordCost(4)), dataDir); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -89,7 +90,7 @@ func startProduct(t *testing.T, setup setupFunc, nextHop string) *product {
 	p.cmd = exec.Command(binary, "--data-dir", dataDir, "--log-format", "json", "--sip-addr", "127.0.0.1",
 		"--sip-udp-port", "0", "--sip-tcp-port", "0", "--rtp-addr", "127.0.0.1",
 		"--rtp-port-min", fmt.Sprint(rtpMin), "--rtp-port-max", fmt.Sprint(rtpMax),
-		"--sip-next-hop", nextHop, "--ring-timeout", "2s", "--drain-timeout", "5s")
+		"--sip-next-hop", nextHop, "--ring-timeout", "2s", "--drain-timeout", "5s", "--max-calls", "5000")
 	p.cmd.Env = append(os.Environ(), "PHONEDIVERSIONS_ADMIN_PASSWORD=integration-secret")
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

@@ -28,8 +28,15 @@ func runSIPp(t *testing.T, args ...string) {
 
 func startSIPp(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
+	return startSIPpIn(t, "", args...)
+}
+
+// startSIPpIn starts SIPp in the folder dir, where it writes its traces.
+func startSIPpIn(t *testing.T, dir string, args ...string) *exec.Cmd {
+	t.Helper()
 	args = append([]string{"-nostdin", "-timeout", "60", "-timeout_error", "-max_recv_loops", "1000"}, args...)
 	cmd := exec.Command("sipp", args...)
+	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

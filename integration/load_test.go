@@ -1,0 +1,268 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phonediversions/phonediversions/prompts"
+	"github.com/phonediversions/phonediversions/routing"
+)
+
+// The load benchmark drives the product with SIPp on the same machine.
+// It is not part of the test run; run it with:
+//
+//	PD_LOAD=1 go test ./integration/ -run TestLoad -v -timeout 30m
+//
+// PD_LOAD_RATES (calls/s, comma-separated, default 400,600,800,1000) and
+// PD_LOAD_SECONDS (default 60 for the first rate, 30 for the others) set
+// the announce-then-hang-up runs; PD_LOAD_BRIDGED (default 40 calls/s of
+// 13 s) the announce-then-connect run.
+
+func loadEnabled(t *testing.T) {
+	t.Helper()
+	if os.Getenv("PD_LOAD") == "" {
+		t.Skip("load benchmark: set PD_LOAD=1 to run it")
+	}
+	needTool(t, "sipp")
+}
+
+// procStat reads the CPU time and resident memory of a process.
+func procStat(pid int) (cpu time.Duration, rss, peak int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err == nil {
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		cpu = time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+	}
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err == nil {
+		sc := bufio.NewScanner(strings.NewReader(string(s)))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				if f[0] == "VmRSS:" {
+					rss = kb << 10
+				} else {
+					peak = kb << 10
+				}
+			}
+		}
+	}
+	return cpu, rss, peak
+}
+
+// loadSetup is defaultSetup with a 3 s announcement made active.
+func loadSetup(connect bool) setupFunc {
+	return func(ctx context.Context, svc *routing.Service, dataDir string) error {
+		if err := defaultSetup(connect)(ctx, svc, dataDir); err != nil {
+			return err
+		}
+		lib, err := prompts.Open(filepath.Join(dataDir, "announcements"), prompts.DefaultLimits)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open("testdata/three-seconds.wav")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		id, _, err := lib.Add(f, func(d time.Duration) (int64, error) {
+			a, err := svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "3 s", Duration: d})
+			return a.ID, err
+		})
+		if err != nil {
+			return err
+		}
+		_, err = svc.UpdateSettings(ctx, admin, routing.ChannelWeb, routing.SettingsUpdate{AnnouncementID: &id})
+		return err
+	}
+}
+
+// run is one load run's figures.
+type run struct {
+	rate, seconds      int
+	calls, failed      int
+	cpu                float64 // % of one core
+	rss, peak          int64
+	setupP50, setupP99 string
+}
+
+func (r run) String() string {
+	return fmt.Sprintf("%d calls/s × %d s: %d calls, %d failed; CPU %.0f %%; RSS %d MB (peak %d MB); setup p50 %s, p99 %s",
+		r.rate, r.seconds, r.calls, r.failed, r.cpu, r.rss>>20, r.peak>>20, r.setupP50, r.setupP99)
+}
+
+// setupTimes reads the setup-time histogram SIPp kept (INVITE to 200,
+// with SIPp's 1 ms clock) and returns the buckets holding the median and
+// the 99th percentile, such as "<1 ms" or "<5 ms".
+func setupTimes(dir string) (p50, p99 string) {
+	b, err := os.ReadFile(filepath.Join(dir, "stat.csv"))
+	if err != nil {
+		return "?", "?"
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	head, last := strings.Split(lines[0], ";"), strings.Split(lines[len(lines)-1], ";")
+	const prefix = "ResponseTimeRepartitionsetup_"
+	var bounds []string
+	var counts []int
+	total := 0
+	for i, h := range head {
+		if strings.HasPrefix(h, prefix) && i < len(last) {
+			n, _ := strconv.Atoi(last[i])
+			bounds = append(bounds, strings.TrimPrefix(h, prefix)+" ms")
+			counts = append(counts, n)
+			total += n
+		}
+	}
+	pick := func(q float64) string {
+		seen := 0
+		for i, n := range counts {
+			seen += n
+			if float64(seen) >= q*float64(total) {
+				return bounds[i]
+			}
+		}
+		return "?"
+	}
+	return pick(0.5), pick(0.99)
+}
+
+// sippLoad runs SIPp as the caller at rate calls/s for seconds and
+// returns how many calls it placed and how many failed, from its exit and
+// its statistics.
+func sippLoad(t *testing.T, p *product, scenario string, rate, seconds int, dir string) (calls, failed int) {
+	t.Helper()
+	n := rate * seconds
+	args := []string{"-sf", scenario, "-s", "5000", "-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-l", "20000",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t)),
+		"-trace_stat", "-fd", "1", "-stf", filepath.Join(dir, "stat.csv"),
+		"-max_socket", "20000", "127.0.0.1:" + strconv.Itoa(p.sipPort)}
+	cmd := startSIPpIn(t, dir, args...)
+	err := waitSIPp(cmd, time.Duration(seconds+120)*time.Second)
+	calls, failed = n, 0
+	if b, rerr := os.ReadFile(filepath.Join(dir, "stat.csv")); rerr == nil {
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		head, last := strings.Split(lines[0], ";"), strings.Split(lines[len(lines)-1], ";")
+		for i, h := range head {
+			if i < len(last) {
+				switch h {
+				case "OutgoingCall(C)":
+					calls, _ = strconv.Atoi(last[i])
+				case "FailedCall(C)":
+					failed, _ = strconv.Atoi(last[i])
+				}
+			}
+		}
+	}
+	if err != nil && failed == 0 {
+		t.Logf("sipp: %v\n%s", err, cmd.Stdout)
+		failed = -1
+	}
+	return calls, failed
+}
+
+func TestLoadAnnounceThenHangUp(t *testing.T) {
+	loadEnabled(t)
+	rates := []int{400, 600, 800, 1000}
+	if s := os.Getenv("PD_LOAD_RATES"); s != "" {
+		rates = nil
+		for _, f := range strings.Split(s, ",") {
+			r, _ := strconv.Atoi(strings.TrimSpace(f))
+			rates = append(rates, r)
+		}
+	}
+	for i, rate := range rates {
+		seconds := 30
+		if i == 0 {
+			seconds = 60
+		}
+		if s := os.Getenv("PD_LOAD_SECONDS"); s != "" {
+			seconds, _ = strconv.Atoi(s)
+		}
+		t.Run(fmt.Sprintf("%dcps", rate), func(t *testing.T) {
+			p := startProduct(t, loadSetup(false), "")
+			dir := t.TempDir()
+			cpu0, _, _ := procStat(p.cmd.Process.Pid)
+			start := time.Now()
+			calls, failed := sippLoad(t, p, mustAbs(t, "scenarios/uac_load_announce.xml"), rate, seconds, dir)
+			cpu1, rss, peak := procStat(p.cmd.Process.Pid)
+			elapsed := time.Since(start)
+			p50, p99 := setupTimes(dir)
+			r := run{rate: rate, seconds: seconds, calls: calls, failed: failed,
+				cpu: 100 * float64(cpu1-cpu0) / float64(elapsed), rss: rss, peak: peak, setupP50: p50, setupP99: p99}
+			t.Logf("%v; up to %d concurrent", r, maxConcurrent(dir))
+			if failed != 0 {
+				t.Errorf("%d failed calls at %d calls/s", failed, rate)
+			}
+		})
+	}
+}
+
+func TestLoadAnnounceThenConnect(t *testing.T) {
+	loadEnabled(t)
+	rate := 40
+	if s := os.Getenv("PD_LOAD_BRIDGED"); s != "" {
+		rate, _ = strconv.Atoi(s)
+	}
+	const seconds = 40
+	farPort := freePort(t)
+	startSIPp(t, "-sf", "scenarios/uas_load_answer.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(farPort),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t)), "-rtp_echo", "-max_socket", "20000")
+	time.Sleep(300 * time.Millisecond)
+	p := startProduct(t, loadSetup(true), "127.0.0.1:"+strconv.Itoa(farPort))
+	dir := t.TempDir()
+	cpu0, _, _ := procStat(p.cmd.Process.Pid)
+	start := time.Now()
+	calls, failed := sippLoad(t, p, mustAbs(t, "scenarios/uac_load_connect.xml"), rate, seconds, dir)
+	cpu1, rss, peak := procStat(p.cmd.Process.Pid)
+	elapsed := time.Since(start)
+	p50, p99 := setupTimes(dir)
+	t.Logf("%d calls/s of 13 s (3 s announcement, 10 s bridged): %d calls, %d failed, up to %d concurrent; CPU %.0f %%; RSS %d MB (peak %d MB); setup p50 %s, p99 %s",
+		rate, calls, failed, maxConcurrent(dir), 100*float64(cpu1-cpu0)/float64(elapsed), rss>>20, peak>>20, p50, p99)
+	if failed != 0 {
+		t.Errorf("%d failed calls", failed)
+	}
+}
+
+// maxConcurrent reads the highest number of calls SIPp had in progress.
+func maxConcurrent(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "stat.csv"))
+	if err != nil {
+		return 0
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	col := -1
+	for i, h := range strings.Split(lines[0], ";") {
+		if h == "CurrentCall" {
+			col = i
+		}
+	}
+	most := 0
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ";")
+		if col >= 0 && col < len(f) {
+			if n, err := strconv.Atoi(f[col]); err == nil && n > most {
+				most = n
+			}
+		}
+	}
+	return most
+}
+
+func mustAbs(t *testing.T, path string) string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
