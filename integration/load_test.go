@@ -144,7 +144,7 @@ func sippLoad(t *testing.T, p *product, scenario string, rate, seconds int, dir 
 	n := rate * seconds
 	args := []string{"-sf", scenario, "-s", "5000", "-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-l", "20000",
 		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t)),
-		"-trace_stat", "-fd", "1", "-stf", filepath.Join(dir, "stat.csv"),
+		"-timeout", strconv.Itoa(seconds + 90), "-trace_stat", "-fd", "1", "-stf", filepath.Join(dir, "stat.csv"),
 		"-max_socket", "20000", "127.0.0.1:" + strconv.Itoa(p.sipPort)}
 	cmd := startSIPpIn(t, dir, args...)
 	err := waitSIPp(cmd, time.Duration(seconds+120)*time.Second)

@@ -488,3 +488,44 @@ func responseCode(err error) int {
 	}
 	return 0
 }
+
+func TestCallerHangsUpDuringAnnouncement(t *testing.T) {
+	f := newFixture(t, nil)
+	caller := newPhone(t, "0791234567", sdp.PCMU, 0x11)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := answered(t, dlg, nil)
+	caller.talk(ctx, m.Addr)
+	eventually(t, 5*time.Second, "announcement playing", func() bool { return len(caller.packets()) >= 5 })
+	// A session-timer refresh by UPDATE, without SDP, is answered 200.
+	upd := sip.NewRequest(sip.UPDATE, dlg.InviteResponse.Contact().Address)
+	res, err := dlg.Do(ctx, upd)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("UPDATE: %v %v", res, err)
+	}
+	bctx, bcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer bcancel()
+	if err := dlg.Bye(bctx); err != nil {
+		t.Fatal(err)
+	}
+	if e := f.report(); e.Status != routing.StatusTerminated {
+		t.Fatalf("report %+v", e)
+	}
+	n := len(caller.packets())
+	if n >= f.annFrames {
+		t.Fatalf("the whole announcement played (%d packets) despite the BYE", n)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if len(caller.packets()) > n+1 {
+		t.Fatal("the announcement went on after BYE")
+	}
+	select {
+	case in := <-f.far.invites:
+		t.Fatalf("a far leg was placed after the caller left: %s", in.req.StartLine())
+	default:
+	}
+}
