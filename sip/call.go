@@ -174,6 +174,12 @@ func (c *call) answer() error {
 		return err
 	}
 	c.answered = true
+	// RespondSDP returns once the ACK is in: the caller has the 200 and
+	// will not resend the INVITE, so its transaction need not be kept for
+	// the 32 s that RFC 6026 allows for stray retransmissions. Kept, it
+	// holds the INVITE and the 200 of every call of the last half minute:
+	// most of the memory at a few hundred calls per second.
+	c.tx.Terminate()
 	if c.offer != nil {
 		return nil
 	}
@@ -389,6 +395,44 @@ func (c *call) finish() {
 		c.status = routing.StatusFailed
 	}
 	c.report(cause)
+	c.shed()
+}
+
+// shed empties the messages of a finished call that the SIP stack keeps
+// for half a minute after their transactions have ended: it leaves the
+// timer of an accepted INVITE transaction (RFC 6026 Timer L, and M on the
+// client side) running after the transaction is terminated, and the timer
+// holds the transaction, its INVITE, its 200 and the dialog. Emptied, the
+// half minute of finished calls costs a few hundred bytes each instead of
+// several kilobytes. Only transactions that are over are touched: an
+// answered caller's (terminated on its ACK) and an answered far leg's.
+func (c *call) shed() {
+	if c.answered && c.dlg.InviteResponse != nil {
+		emptyMessage(c.req)
+		emptyMessage(c.dlg.InviteRequest)
+		emptyMessage(c.dlg.InviteResponse)
+	}
+	if c.out != nil && c.out.InviteResponse != nil && c.out.InviteResponse.IsSuccess() {
+		emptyMessage(c.out.InviteRequest)
+		emptyMessage(c.out.InviteResponse)
+	}
+}
+
+// message is what emptyMessage needs of a request or a response.
+type message interface {
+	Headers() []sip.Header
+	RemoveHeader(name string) bool
+	SetBody(body []byte)
+}
+
+// emptyMessage removes the headers and body of a SIP message.
+func emptyMessage(m message) {
+	for hs := m.Headers(); len(hs) > 0; hs = m.Headers() {
+		if !m.RemoveHeader(hs[0].Name()) {
+			return
+		}
+	}
+	m.SetBody(nil)
 }
 
 // report writes the call's report entry and log line.

@@ -46,6 +46,7 @@ type Config struct {
 	EarlyMedia       bool
 	Ringback         string
 	DrainTimeout     time.Duration
+	DebugAddr        string
 }
 
 // setting describes one key: its name in the file, its flag and its
@@ -214,6 +215,8 @@ func settings() []setting {
 			oneOf(func(c *Config) *string { return &c.Ringback }, "europe", "northamerica")},
 		{"drain_timeout", "30s", "on stop, how long calls in progress may go on before they are hung up",
 			duration(func(c *Config) *time.Duration { return &c.DrainTimeout })},
+		{"debug_addr", "", "host:port of the Go profiler (/debug/pprof/) for diagnosing the program; empty: off. Keep it on 127.0.0.1",
+			hostPort(func(c *Config) *string { return &c.DebugAddr })},
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -78,6 +81,7 @@ type Main struct {
 	Prompts *prompts.Library
 	Media   *media.Engine
 	SIP     *sip.Server
+	debug   *http.Server
 }
 
 // NewMain returns a program with the configuration, writing what people
@@ -133,6 +137,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.startSIP(); err != nil {
 		return err
 	}
+	if m.Config.DebugAddr != "" {
+		if err := m.startDebug(); err != nil {
+			return err
+		}
+	}
 	pw, created, err := m.Service.EnsureAdmin(ctx, m.Config.AdminUsername, m.Config.AdminPassword, generatePassword)
 	if err != nil {
 		return fmt.Errorf("first administrator: %w", err)
@@ -152,6 +161,9 @@ func (m *Main) Run(ctx context.Context) error {
 
 // Close stops everything Run started; what was written is on disk.
 func (m *Main) Close() error {
+	if m.debug != nil {
+		m.debug.Close()
+	}
 	if m.SIP != nil {
 		if n := m.SIP.ActiveCalls(); n > 0 {
 			m.Log.Info().Int("calls", n).Dur("within", m.Config.DrainTimeout).Msg("refusing new calls; waiting for the calls in progress")
@@ -167,6 +179,23 @@ func (m *Main) Close() error {
 	if m.DB != nil {
 		return m.DB.Close()
 	}
+	return nil
+}
+
+// startDebug serves the Go profiler on the debug address.
+func (m *Main) startDebug() error {
+	l, err := net.Listen("tcp", m.Config.DebugAddr)
+	if err != nil {
+		return fmt.Errorf("debug listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.debug = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go m.debug.Serve(l)
+	m.Log.Warn().Str("addr", l.Addr().String()).Msg("profiler listening")
 	return nil
 }
 
