@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -11,6 +12,7 @@ type Service struct {
 	store    Store
 	now      func() time.Time
 	hashCost int
+	calls    groupCommit
 }
 
 // Option configures a Service.
@@ -50,11 +52,91 @@ func (s *Service) report(tx Tx, e ReportEntry) error {
 	return tx.AppendReport(&e)
 }
 
-// RecordCall appends the report entry of a handled call. Its action is
-// forced to "Call Handler" and its channel to "sip".
+// RecordCall appends the report entry of a handled call and returns once
+// it is committed. Its action is forced to "Call Handler" and its channel
+// to "sip"; an empty username is filled in with the owner of the receiver
+// number. Entries recorded at the same moment share one transaction (group
+// commit): at hundreds of calls per second a transaction each would spend
+// most of the program's time committing.
 func (s *Service) RecordCall(ctx context.Context, e ReportEntry) error {
 	e.Action, e.Channel = ActionCallHandler, ChannelSIP
-	return s.update(ctx, func(tx Tx) error { return s.report(tx, e) })
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	return s.calls.record(ctx, e, func(batch []ReportEntry) error {
+		return s.update(context.WithoutCancel(ctx), func(tx Tx) error {
+			for _, e := range batch {
+				if e.Username == "" {
+					var err error
+					if e.Username, err = usernameOf(tx, e.Receiver); err != nil {
+						return err
+					}
+				}
+				if err := s.report(tx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// groupWindow is how long a group commit waits for more entries.
+const groupWindow = 20 * time.Millisecond
+
+// groupCommit gathers entries recorded while a commit is in progress and
+// commits them together in the next one. Whoever finds no commit in
+// progress leads: it commits everything pending, tells each recorder the
+// outcome and goes on while more is pending. Nobody is answered before
+// their entry is committed.
+type groupCommit struct {
+	mu      sync.Mutex
+	pending []pendingEntry
+	leading bool
+}
+
+type pendingEntry struct {
+	e    ReportEntry
+	done chan error
+}
+
+func (g *groupCommit) record(ctx context.Context, e ReportEntry, commit func([]ReportEntry) error) error {
+	done := make(chan error, 1)
+	g.mu.Lock()
+	g.pending = append(g.pending, pendingEntry{e: e, done: done})
+	lead := !g.leading
+	g.leading = true
+	g.mu.Unlock()
+	if lead {
+		for {
+			// Let the entries of the next few milliseconds join this
+			// commit: at 400 calls per second 20 ms gathers eight.
+			time.Sleep(groupWindow)
+			g.mu.Lock()
+			batch := g.pending
+			g.pending = nil
+			if len(batch) == 0 {
+				g.leading = false
+				g.mu.Unlock()
+				break
+			}
+			g.mu.Unlock()
+			entries := make([]ReportEntry, len(batch))
+			for i, p := range batch {
+				entries[i] = p.e
+			}
+			err := commit(entries)
+			for _, p := range batch {
+				p.done <- err
+			}
+		}
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // DecideCall gathers the facts about call from the store and returns

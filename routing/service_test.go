@@ -3,6 +3,7 @@ package routing_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -629,4 +630,51 @@ func TestSettingsAndAnnouncements(t *testing.T) {
 	if err != nil || len(anns) != 1 || anns[0].Duration != 3200*time.Millisecond || anns[0].UploadedBy != admin.Name {
 		t.Fatalf("announcements %+v %v", anns, err)
 	}
+}
+
+func TestRecordCallsConcurrently(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.svc.CreateUser(ctx, admin, routing.ChannelWeb, routing.NewUser{Username: "tf",
+		DisplayName: "Tamara Farrow", Department: "Sales", Lines: []string{"1001"}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			e := routing.ReportEntry{Status: routing.StatusConnected, Caller: fmt.Sprintf("07%08d", i), Receiver: "1001", Group: "Sales"}
+			if err := f.svc.RecordCall(ctx, e); err != nil {
+				errs <- err
+				return
+			}
+			// Recorded means committed: a reader sees it at once.
+			page, err := f.svc.Reports(ctx, routing.ReportFilter{Search: e.Caller})
+			if err != nil || page.Total != 1 {
+				errs <- fmt.Errorf("entry of %s not visible after RecordCall returned: %v %v", e.Caller, page.Total, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	page, err := f.svc.Reports(ctx, routing.ReportFilter{Action: routing.ActionCallHandler, Limit: routing.MaxReportLimit})
+	if err != nil || page.Total != n {
+		t.Fatalf("%d call entries, want %d (%v)", page.Total, n, err)
+	}
+	for _, e := range page.Entries {
+		if e.Username != "Tamara Farrow, Sales" || e.Channel != routing.ChannelSIP {
+			t.Fatalf("entry %+v: want the receiver's owner as username and channel sip", e)
+		}
+	}
+	// A store that fails makes every waiting recorder fail, and nothing is half-written.
+	f.db.Close()
+	if err := f.svc.RecordCall(ctx, routing.ReportEntry{Status: routing.StatusConnected, Receiver: "1001"}); err == nil {
+		t.Fatal("recording into a closed store succeeded")
+	}
+	f.open()
 }

@@ -36,11 +36,13 @@ type call struct {
 	red            redirection
 	dec            routing.Decision
 
-	tx    sip.ServerTransaction
-	dlg   *sipgo.DialogServerSession
-	a, b  *media.Leg
-	offer *sdp.Media // the caller's offer; nil for a delayed offer
-	ack   atomic.Pointer[sip.Request]
+	tx      sip.ServerTransaction
+	dlg     *sipgo.DialogServerSession
+	a, b    *media.Leg
+	offer   *sdp.Media // the caller's offer; nil for a delayed offer
+	ack     atomic.Pointer[sip.Request]
+	acked   chan struct{} // closed on the caller's first ACK of the 200
+	ackOnce sync.Once
 
 	mu    sync.Mutex // guards the SDPs, which refreshes read
 	sessA sdp.Session
@@ -55,7 +57,7 @@ type call struct {
 }
 
 func newCall(s *Server, req *sip.Request) *call {
-	c := &call{s: s, req: req, start: time.Now()}
+	c := &call{s: s, req: req, start: time.Now(), acked: make(chan struct{})}
 	c.log = s.log.With().Str("call_id", callID(req)).Logger()
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	return c
@@ -166,20 +168,53 @@ func (c *call) openCallerLeg() error {
 
 // answer sends 200 with our SDP and waits for the ACK; for a delayed offer
 // the caller's answer comes in the ACK.
+//
+// The 200 is sent and retransmitted here (RFC 3261 13.3.1.4: from T1,
+// doubling up to T2, until the ACK, for at most 64·T1) rather than through
+// the INVITE transaction, and the transaction is ended on the ACK. The SIP
+// stack would keep an accepted INVITE transaction, with the call's INVITE,
+// 200 and dialog, for 32 s after the ACK even when told to end it: at a
+// few hundred calls per second that half minute of finished calls was most
+// of the program's memory.
 func (c *call) answer() error {
 	c.mu.Lock()
 	body := c.sdpA
 	c.mu.Unlock()
-	if err := c.dlg.RespondSDP(body); err != nil {
+	res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
+	contact := c.s.contact()
+	res.AppendHeader(&contact)
+	c.dlg.InviteResponse = res
+	send := c.s.srv.WriteResponse
+	if tc, ok := c.tx.(interface{ Connection() sip.Connection }); ok && tc.Connection() != nil {
+		send = func(r *sip.Response) error { return tc.Connection().WriteMsg(r) } // the INVITE's own connection
+	}
+	if err := send(res); err != nil {
 		return err
 	}
-	c.answered = true
-	// RespondSDP returns once the ACK is in: the caller has the 200 and
-	// will not resend the INVITE, so its transaction need not be kept for
-	// the 32 s that RFC 6026 allows for stray retransmissions. Kept, it
-	// holds the INVITE and the 200 of every call of the last half minute:
-	// most of the memory at a few hundred calls per second.
+	interval, waited := sip.T1, time.Duration(0)
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	for acked := false; !acked; {
+		select {
+		case <-c.acked:
+			acked = true
+		case <-c.ctx.Done():
+			return context.Cause(c.ctx)
+		case <-timer.C:
+			waited += interval
+			if waited >= 64*sip.T1 {
+				c.answered = true // the call is up as far as the caller knows: finish sends BYE
+				return errors.New("no ACK for the 200")
+			}
+			if err := send(res); err != nil {
+				return err
+			}
+			interval = min(2*interval, sip.T2)
+			timer.Reset(interval)
+		}
+	}
 	c.tx.Terminate()
+	c.answered = true
 	if c.offer != nil {
 		return nil
 	}
@@ -443,8 +478,7 @@ func (c *call) report(cause error) {
 	}
 	ctx, cancel := bounded()
 	defer cancel()
-	user, _ := c.s.router.UsernameOf(ctx, receiver)
-	err := c.s.router.RecordCall(ctx, routing.ReportEntry{Status: c.status, Username: user, Caller: c.caller,
+	err := c.s.router.RecordCall(ctx, routing.ReportEntry{Status: c.status, Caller: c.caller,
 		Receiver: receiver, Group: c.dec.Group, Detail: c.dec.Verdict.String()})
 	ev := c.log.Info()
 	if err != nil {

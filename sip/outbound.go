@@ -217,7 +217,9 @@ func (c *call) onAck(req *sip.Request, tx sip.ServerTransaction, far bool) {
 	}
 	if err := c.dlg.ReadAck(req, tx); err != nil {
 		c.log.Debug().Err(err).Msg("ACK")
+		return
 	}
+	c.ackOnce.Do(func() { close(c.acked) })
 }
 
 // onBye takes a BYE from either party.

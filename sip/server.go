@@ -30,8 +30,8 @@ import (
 // Router is what the call handler needs of the routing service.
 type Router interface {
 	DecideCall(ctx context.Context, call routing.Call) (routing.Decision, error)
+	// RecordCall writes a call's report entry, filling in the username.
 	RecordCall(ctx context.Context, e routing.ReportEntry) error
-	UsernameOf(ctx context.Context, number string) (string, error)
 }
 
 // Announcements gives the announcement to play; id 0 is the built-in one.

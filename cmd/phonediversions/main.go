@@ -116,6 +116,9 @@ func (m *Main) DatabasePath() string {
 // first administrator on first start and logs that the program is ready.
 // It returns once everything is started.
 func (m *Main) Run(ctx context.Context) error {
+	if m.Config.MemoryLimit > 0 {
+		debug.SetMemoryLimit(m.Config.MemoryLimit << 20)
+	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
