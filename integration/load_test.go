@@ -142,13 +142,20 @@ func setupTimes(dir string) (p50, p99 string) {
 // its statistics.
 func sippLoad(t *testing.T, p *product, scenario string, rate, seconds int, dir string) (calls, failed int) {
 	t.Helper()
+	wav, err := os.ReadFile("testdata/far.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "far.wav"), wav, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	n := rate * seconds
 	args := []string{"-sf", scenario, "-s", "5000", "-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-l", "20000",
 		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t)),
 		"-timeout", strconv.Itoa(seconds + 90), "-trace_stat", "-fd", "1", "-stf", filepath.Join(dir, "stat.csv"),
 		"-max_socket", "20000", "127.0.0.1:" + strconv.Itoa(p.sipPort)}
 	cmd := startSIPpIn(t, dir, args...)
-	err := waitSIPp(cmd, time.Duration(seconds+120)*time.Second)
+	err = waitSIPp(cmd, time.Duration(seconds+120)*time.Second)
 	calls, failed = n, 0
 	if b, rerr := os.ReadFile(filepath.Join(dir, "stat.csv")); rerr == nil {
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -200,7 +207,8 @@ func TestLoadAnnounceThenHangUp(t *testing.T) {
 			p50, p99 := setupTimes(dir)
 			r := run{rate: rate, seconds: seconds, calls: calls, failed: failed,
 				cpu: 100 * float64(cpu1-cpu0) / float64(elapsed), rss: rss, peak: peak, setupP50: p50, setupP99: p99}
-			t.Logf("%v; up to %d concurrent", r, maxConcurrent(dir))
+			p.stop()
+			t.Logf("%v; up to %d concurrent; %s", r, maxConcurrent(dir), mediaCounters(p))
 			if failed != 0 {
 				t.Errorf("%d failed calls at %d calls/s", failed, rate)
 			}
@@ -227,11 +235,24 @@ func TestLoadAnnounceThenConnect(t *testing.T) {
 	cpu1, rss, peak := procStat(p.cmd.Process.Pid)
 	elapsed := time.Since(start)
 	p50, p99 := setupTimes(dir)
+	p.stop()
+	t.Logf("%s", mediaCounters(p))
 	t.Logf("%d calls/s of 13 s (3 s announcement, 10 s bridged): %d calls, %d failed, up to %d concurrent; CPU %.0f %%; RSS %d MB (peak %d MB); setup p50 %s, p99 %s",
 		rate, calls, failed, maxConcurrent(dir), 100*float64(cpu1-cpu0)/float64(elapsed), rss>>20, peak>>20, p50, p99)
 	if failed != 0 {
 		t.Errorf("%d failed calls", failed)
 	}
+}
+
+// mediaCounters summarises the RTP counters the product logs as it stops
+// (durations are logged in milliseconds).
+func mediaCounters(p *product) string {
+	m := p.logLine("media counters")
+	if m == nil {
+		return "no media counters logged"
+	}
+	return fmt.Sprintf("RTP sent %v, late %v, skipped %v; announcement lateness p50 %v ms, p99 %v ms, max %v ms; relay p99 %v ms",
+		m["rtp_sent"], m["rtp_late"], m["rtp_skipped"], m["lateness_p50"], m["lateness_p99"], m["lateness_max"], m["relay_p99"])
 }
 
 // maxConcurrent reads the highest number of calls SIPp had in progress.

@@ -47,6 +47,7 @@ type product struct {
 	sipPort int
 	mu      sync.Mutex
 	lines   []map[string]any
+	logDone chan struct{} // closed when the log stream ends
 }
 
 // setupFunc prepares the store (and the data folder) before the product
@@ -106,7 +107,9 @@ func startProduct(t *testing.T, setup setupFunc, nextHop string) *product {
 		t.Fatal(err)
 	}
 	ready := make(chan int, 1)
+	p.logDone = make(chan struct{})
 	go func() {
+		defer close(p.logDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var m map[string]any
@@ -138,7 +141,10 @@ func (p *product) stop() {
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() {
+		<-p.logDone // read every line before Wait closes the pipe
+		done <- p.cmd.Wait()
+	}()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -148,6 +154,18 @@ func (p *product) stop() {
 		p.cmd.Process.Kill()
 		p.t.Error("the product did not stop")
 	}
+}
+
+// logLine returns the last log line with the message.
+func (p *product) logLine(message string) map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.lines) - 1; i >= 0; i-- {
+		if p.lines[i]["message"] == message {
+			return p.lines[i]
+		}
+	}
+	return nil
 }
 
 // outcomes returns the outcome of every call the product logged as ended.

@@ -177,6 +177,11 @@ func (m *Main) Close() error {
 		m.SIP.Close()
 	}
 	if m.Media != nil {
+		st := m.Media.Stats()
+		m.Log.Info().Uint64("rtp_sent", st.PacketsSent).Uint64("rtp_received", st.PacketsReceived).
+			Uint64("rtp_late", st.LatePackets).Uint64("rtp_skipped", st.SkippedFrames).Uint64("rtp_dropped", st.DroppedPackets).
+			Dur("lateness_p50", st.Lateness.Quantile(0.5)).Dur("lateness_p99", st.Lateness.Quantile(0.99)).
+			Dur("lateness_max", st.Lateness.Max).Dur("relay_p99", st.RelayDelay.Quantile(0.99)).Msg("media counters")
 		m.Media.Close()
 	}
 	if m.DB != nil {
