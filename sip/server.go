@@ -7,6 +7,7 @@ package sip
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,6 +52,10 @@ type Config struct {
 	// UDPPort and TCPPort are the listening ports; 0 picks a free port,
 	// -1 disables the transport.
 	UDPPort, TCPPort int
+	// TLSPort is the SIP over TLS port (0 picks a free one, -1 none) and
+	// TLS its certificate; TLS nil disables the transport.
+	TLSPort int
+	TLS     *tls.Config
 	// AdvertiseIP is the address written in Contact and SDP; unset means
 	// ListenIP, or the loopback address when ListenIP is unspecified.
 	AdvertiseIP netip.Addr
@@ -89,6 +94,7 @@ type Server struct {
 	token  string // value of our loop mark
 	udp    *net.UDPConn
 	tcp    *net.TCPListener
+	tls    net.Listener
 	parser *sip.Parser
 	rtpIP  netip.Addr
 
@@ -178,6 +184,14 @@ func (s *Server) Listen(ctx context.Context) error {
 		}
 		s.tcp = l
 	}
+	if s.cfg.TLS != nil && s.cfg.TLSPort >= 0 {
+		l, err := tls.Listen("tcp", netip.AddrPortFrom(s.cfg.ListenIP, uint16(s.cfg.TLSPort)).String(), s.cfg.TLS)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("sip: listen tls: %w", err)
+		}
+		s.tls = l
+	}
 	// Outbound requests leave from the listening UDP port, so that the
 	// PBX sees one address for the trunk.
 	opts := []sipgo.ClientOption{sipgo.WithClientHostname(s.cfg.AdvertiseIP.String()),
@@ -196,6 +210,9 @@ func (s *Server) Listen(ctx context.Context) error {
 	}
 	if s.tcp != nil {
 		go s.srv.ServeTCP(s.tcp)
+	}
+	if s.tls != nil {
+		go s.srv.ServeTLS(s.tls)
 	}
 	go func() {
 		<-ctx.Done()
@@ -228,6 +245,14 @@ func (s *Server) TCPPort() int {
 		return 0
 	}
 	return s.tcp.Addr().(*net.TCPAddr).Port
+}
+
+// TLSPort returns the bound TLS port, 0 when TLS is off.
+func (s *Server) TLSPort() int {
+	if s.tls == nil {
+		return 0
+	}
+	return s.tls.Addr().(*net.TCPAddr).Port
 }
 
 // ActiveCalls returns the number of calls in progress.
@@ -267,6 +292,9 @@ func (s *Server) Close() error {
 	}
 	if s.tcp != nil {
 		errs = append(errs, ignoreClosed(s.tcp.Close()))
+	}
+	if s.tls != nil {
+		errs = append(errs, ignoreClosed(s.tls.Close()))
 	}
 	errs = append(errs, s.ua.Close())
 	return errors.Join(errs...)

@@ -36,6 +36,9 @@ type Config struct {
 	SIPAddr          netip.Addr
 	SIPUDPPort       int
 	SIPTCPPort       int
+	SIPTLSPort       int
+	SIPTLSCert       string
+	SIPTLSKey        string
 	SIPAdvertiseAddr netip.Addr
 	SIPTrusted       []netip.Prefix
 	SIPNextHop       string
@@ -196,6 +199,12 @@ func settings() []setting {
 			integer(-1, 65535, func(c *Config, n int64) { c.SIPUDPPort = int(n) })},
 		{"sip_tcp_port", "5060", "SIP port on TCP; 0 picks a free one, -1 turns TCP off",
 			integer(-1, 65535, func(c *Config, n int64) { c.SIPTCPPort = int(n) })},
+		{"sip_tls_port", "5061", "SIP port on TLS, used when sip_tls_cert and sip_tls_key are set; 0 picks a free one",
+			integer(0, 65535, func(c *Config, n int64) { c.SIPTLSPort = int(n) })},
+		{"sip_tls_cert", "", "PEM certificate (chain) file of the SIP TLS listener; empty: no TLS",
+			str(func(c *Config) *string { return &c.SIPTLSCert })},
+		{"sip_tls_key", "", "PEM private key file of the SIP TLS listener",
+			str(func(c *Config) *string { return &c.SIPTLSKey })},
 		{"sip_advertise_addr", "", "IP address written in Contact and SDP; empty: sip_addr, or 127.0.0.1 when that is 0.0.0.0",
 			optionalIP(func(c *Config) *netip.Addr { return &c.SIPAdvertiseAddr })},
 		{"sip_trusted", "127.0.0.0/8,::1", "networks and addresses allowed to send calls (the PBX trunk), comma-separated; others get 403",
@@ -309,6 +318,9 @@ func ParseConfig(args []string, getenv func(string) string, stdout io.Writer) (C
 	})
 	if flagErr != nil {
 		return c, flagErr
+	}
+	if (c.SIPTLSCert == "") != (c.SIPTLSKey == "") {
+		return c, fmt.Errorf("sip_tls_cert and sip_tls_key go together: set both or neither")
 	}
 	if c.RTPPortMax-c.RTPPortMin < 2 {
 		return c, fmt.Errorf("rtp_port_min %d and rtp_port_max %d leave no room for RTP ports", c.RTPPortMin, c.RTPPortMax)

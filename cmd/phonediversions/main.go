@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -158,7 +159,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.DatabasePath()).
 		Str("rtp", fmt.Sprintf("%s:%d-%d", m.Config.RTPAddr, m.Config.RTPPortMin, m.Config.RTPPortMax)).
-		Int("sip_udp", m.SIP.UDPPort()).Int("sip_tcp", m.SIP.TCPPort()).Str("next_hop", m.Config.SIPNextHop).Msg("ready")
+		Int("sip_udp", m.SIP.UDPPort()).Int("sip_tcp", m.SIP.TCPPort()).Int("sip_tls", m.SIP.TLSPort()).Str("next_hop", m.Config.SIPNextHop).Msg("ready")
 	return nil
 }
 
@@ -214,10 +215,19 @@ func (m *Main) startSIP() error {
 	if c.Ringback == "northamerica" {
 		tone = media.RingbackNorthAmerica()
 	}
+	var tlsConf *tls.Config
+	if c.SIPTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.SIPTLSCert, c.SIPTLSKey)
+		if err != nil {
+			return fmt.Errorf("sip_tls_cert/sip_tls_key: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	var err error
 	m.SIP, err = sip.New(sip.Config{
-		ListenIP: c.SIPAddr, UDPPort: c.SIPUDPPort, TCPPort: c.SIPTCPPort, AdvertiseIP: c.SIPAdvertiseAddr,
-		Trusted: c.SIPTrusted, NextHop: c.SIPNextHop, NextHopTransport: c.SIPNextHopProto,
+		ListenIP: c.SIPAddr, UDPPort: c.SIPUDPPort, TCPPort: c.SIPTCPPort, TLSPort: c.SIPTLSPort, TLS: tlsConf,
+		AdvertiseIP: c.SIPAdvertiseAddr,
+		Trusted:     c.SIPTrusted, NextHop: c.SIPNextHop, NextHopTransport: c.SIPNextHopProto,
 		RingTimeout: c.RingTimeout, MediaTimeout: c.MediaTimeout, MaxCalls: c.MaxCalls,
 		EarlyMedia: c.EarlyMedia, Ringback: tone,
 	}, m.Service, m.Prompts, m.Media, m.Log.With().Str("component", "sip").Logger())

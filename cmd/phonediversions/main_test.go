@@ -213,6 +213,7 @@ func TestParseConfig(t *testing.T) {
 			want: func(c Config) bool {
 				return len(c.SIPTrusted) == 2 && c.SIPTrusted[1].String() == "198.51.100.7/32" && c.SIPNextHop == "192.0.2.1:5060" && c.EarlyMedia
 			}},
+		{name: "TLS key without certificate", args: []string{"--sip-tls-key", "key.pem"}, wantErr: "set both or neither"},
 		{name: "bad trusted network", args: []string{"--sip-trusted", "the office"}, wantErr: "--sip-trusted: \"the office\" is neither"},
 		{name: "next hop without port", args: []string{"--sip-next-hop", "pbx.example"}, wantErr: "--sip-next-hop: must be host:port"},
 		{name: "bad duration", file: "announcement_max_duration = forever\n", args: []string{"--config", file}, wantErr: "pd.conf:1: announcement_max_duration: must be a positive duration"},
