@@ -480,6 +480,11 @@ func TestDelayedOfferAndReinvite(t *testing.T) {
 
 func sipgoAnswer() sipgo.AnswerOptions { return sipgo.AnswerOptions{} }
 
+// sipgoAnswerWith reports every response of an INVITE to seen.
+func sipgoAnswerWith(seen func(*sip.Response)) sipgo.AnswerOptions {
+	return sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error { seen(r); return nil }}
+}
+
 // responseCode returns the status code of a failed INVITE, 0 otherwise.
 func responseCode(err error) int {
 	var de *sipgo.ErrDialogResponse

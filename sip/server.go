@@ -108,6 +108,9 @@ type Server struct {
 	active   atomic.Int64
 	wg       sync.WaitGroup
 	stats    Stats
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Stats are the call counters the metrics endpoint reads.
@@ -284,20 +287,23 @@ func (s *Server) Drain(ctx context.Context) {
 	}
 }
 
-// Close stops the listeners.
+// Close stops the listeners. Calls after the first do nothing.
 func (s *Server) Close() error {
-	var errs []error
-	if s.udp != nil {
-		errs = append(errs, ignoreClosed(s.udp.Close()))
-	}
-	if s.tcp != nil {
-		errs = append(errs, ignoreClosed(s.tcp.Close()))
-	}
-	if s.tls != nil {
-		errs = append(errs, ignoreClosed(s.tls.Close()))
-	}
-	errs = append(errs, s.ua.Close())
-	return errors.Join(errs...)
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.udp != nil {
+			errs = append(errs, ignoreClosed(s.udp.Close()))
+		}
+		if s.tcp != nil {
+			errs = append(errs, ignoreClosed(s.tcp.Close()))
+		}
+		if s.tls != nil {
+			errs = append(errs, ignoreClosed(s.tls.Close()))
+		}
+		errs = append(errs, s.ua.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
 }
 
 func ignoreClosed(err error) error {
