@@ -41,11 +41,7 @@ func (s *Service) Lines(ctx context.Context, groupID int64) ([]LineInfo, error) 
 // (this one or another) is an ECONFLICT error that names the group which has
 // it. Errors: ENOTFOUND (group), EINVALID, ECONFLICT.
 func (s *Service) AddLine(ctx context.Context, actor Actor, ch Channel, groupID int64, number, description string) (Line, error) {
-	n, err := NormalizeNumber("lineNumber", number)
-	if err != nil {
-		return Line{}, err
-	}
-	desc, err := cleanText("description", description, maxDescriptionLen, false)
+	n, desc, err := lineInput(number, description)
 	if err != nil {
 		return Line{}, err
 	}
@@ -76,6 +72,16 @@ func (s *Service) AddLine(ctx context.Context, actor Actor, ch Channel, groupID 
 	return l, nil
 }
 
+// lineInput checks and normalizes the user-given fields of a line.
+func lineInput(number, description string) (string, string, error) {
+	n, err := NormalizeNumber("lineNumber", number)
+	if err != nil {
+		return "", "", err
+	}
+	desc, err := cleanText("description", description, maxDescriptionLen, false)
+	return n, desc, err
+}
+
 // lineOfGroup returns the line with the number when it belongs to the group.
 func lineOfGroup(tx Tx, groupID int64, number string) (Group, Line, error) {
 	g, err := tx.Group(groupID)
@@ -92,11 +98,7 @@ func lineOfGroup(tx Tx, groupID int64, number string) (Group, Line, error) {
 // UpdateLine changes the description of a line of a group (the number of a
 // line is its identity and does not change). Errors: ENOTFOUND, EINVALID.
 func (s *Service) UpdateLine(ctx context.Context, actor Actor, ch Channel, groupID int64, number, description string) (Line, error) {
-	n, err := NormalizeNumber("lineNumber", number)
-	if err != nil {
-		return Line{}, err
-	}
-	desc, err := cleanText("description", description, maxDescriptionLen, false)
+	n, desc, err := lineInput(number, description)
 	if err != nil {
 		return Line{}, err
 	}

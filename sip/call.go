@@ -43,6 +43,7 @@ type call struct {
 	ack     atomic.Pointer[sip.Request]
 	acked   chan struct{} // closed on the caller's first ACK of the 200
 	ackOnce sync.Once
+	sent200 atomic.Bool // the 200 has gone to the caller
 
 	mu    sync.Mutex // guards the SDPs, which refreshes read
 	sessA sdp.Session
@@ -184,6 +185,7 @@ func (c *call) answer() error {
 	contact := c.s.contact()
 	res.AppendHeader(&contact)
 	c.dlg.InviteResponse = res
+	c.sent200.Store(true)
 	send := c.s.srv.WriteResponse
 	if tc, ok := c.tx.(interface{ Connection() sip.Connection }); ok && tc.Connection() != nil {
 		send = func(r *sip.Response) error { return tc.Connection().WriteMsg(r) } // the INVITE's own connection
@@ -199,7 +201,12 @@ func (c *call) answer() error {
 		case <-c.acked:
 			acked = true
 		case <-c.ctx.Done():
-			return context.Cause(c.ctx)
+			select {
+			case <-c.acked: // the ACK came just before the BYE: the call was answered
+				acked = true
+			default:
+				return context.Cause(c.ctx)
+			}
 		case <-timer.C:
 			waited += interval
 			if waited >= 64*sip.T1 {
@@ -305,8 +312,17 @@ func (c *call) announceCall() {
 		return
 	}
 	ring, _ := c.play(c.s.ringback[ringIndex(c.a.Format().Codec)], true)
-	ok, code := c.dial(c.dec.Target, "")
-	ring.Stop()
+	c.connect(c.dec.Target, "", ring)
+}
+
+// connect places the outbound leg and, once the far party answers, stops
+// the ringback (when one plays), answers the caller if that is not done
+// yet and relays the two legs until the call ends.
+func (c *call) connect(target, divertedFrom string, ringback *media.Stream) {
+	ok, code := c.dial(target, divertedFrom)
+	if ringback != nil {
+		ringback.Stop()
+	}
 	if !ok {
 		c.failCaller(code)
 		return
@@ -334,18 +350,7 @@ func (c *call) bridgeCall() {
 	if c.dec.Verdict == routing.VerdictDivert {
 		divertedFrom = c.dec.DivertedFrom
 	}
-	ok, code := c.dial(c.dec.Target, divertedFrom)
-	if !ok {
-		c.failCaller(code)
-		return
-	}
-	if !c.answered {
-		if err := c.answer(); err != nil {
-			c.status = c.callerGoneStatus()
-			return
-		}
-	}
-	c.talk()
+	c.connect(c.dec.Target, divertedFrom, nil)
 }
 
 // failCaller ends the call after the far leg failed with code (0: the

@@ -33,15 +33,7 @@ type rejection struct {
 // (sipgo ends the transaction when the handler returns).
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		if s.refuseInvalid(req, tx) {
-			return
-		}
-		d, ok := s.lookup(req)
-		if !ok {
-			s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
-			return
-		}
-		d.c.onRefresh(req, tx, d.far)
+		s.inDialog(req, tx, func(d dialogRef) { d.c.onRefresh(req, tx, d.far) })
 		return
 	}
 	s.respond(tx, req, 100, "Trying")

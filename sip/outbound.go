@@ -229,6 +229,12 @@ func (c *call) onBye(req *sip.Request, tx sip.ServerTransaction, far bool) {
 		err = c.out.ReadBye(req, tx)
 		c.cancel(errFarGone)
 	} else {
+		if c.sent200.Load() {
+			// The SIP stack handles each message on its own goroutine, so a
+			// BYE sent right after the ACK can overtake it; a BYE means the
+			// caller had the 200 all the same.
+			c.ackOnce.Do(func() { close(c.acked) })
+		}
 		err = c.dlg.ReadBye(req, tx)
 	}
 	if err != nil {

@@ -416,7 +416,9 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+// inDialog hands a sound in-dialog request to its dialog's call; 481 when
+// there is no such dialog.
+func (s *Server) inDialog(req *sip.Request, tx sip.ServerTransaction, handle func(dialogRef)) {
 	if s.refuseInvalid(req, tx) {
 		return
 	}
@@ -425,19 +427,15 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	d.c.onBye(req, tx, d.far)
+	handle(d)
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	s.inDialog(req, tx, func(d dialogRef) { d.c.onBye(req, tx, d.far) })
 }
 
 func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	if s.refuseInvalid(req, tx) {
-		return
-	}
-	d, ok := s.lookup(req)
-	if !ok {
-		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
-		return
-	}
-	d.c.onRefresh(req, tx, d.far)
+	s.inDialog(req, tx, func(d dialogRef) { d.c.onRefresh(req, tx, d.far) })
 }
 
 // ringKey identifies an outbound leg still ringing, to recognise the same
