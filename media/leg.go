@@ -40,6 +40,7 @@ type Leg struct {
 
 	timeout   time.Duration
 	onTimeout func()
+	held      atomic.Bool // silence does not count while held
 
 	out       sync.Mutex // guards the fields below
 	hdr       rtp.Header
@@ -61,6 +62,10 @@ type LegConfig struct {
 	// called (once); 0 disables the check.
 	Timeout   time.Duration
 	OnTimeout func()
+	// HoldTimeout starts the leg with the silence check held, for a leg
+	// whose peer has no reason to send yet (a far party still ringing, a
+	// caller not yet answered); ReleaseTimeout starts it.
+	HoldTimeout bool
 }
 
 // NewLeg opens a leg on a free port of the engine's range. Errors:
@@ -72,6 +77,7 @@ func (e *Engine) NewLeg(cfg LegConfig) (*Leg, error) {
 	}
 	l := &Leg{e: e, conn: conn, port: port, timeout: cfg.Timeout, onTimeout: cfg.OnTimeout, done: make(chan struct{})}
 	l.SetFormat(cfg.Format)
+	l.held.Store(cfg.HoldTimeout)
 	if cfg.Peer.IsValid() {
 		l.SetPeer(cfg.Peer)
 	}
@@ -116,6 +122,13 @@ func (l *Leg) Peer() netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// ReleaseTimeout starts (or restarts) the silence check of a leg opened
+// with HoldTimeout: the peer now has Timeout to send its first packet.
+func (l *Leg) ReleaseTimeout() {
+	l.lastRecv.Store(int64(l.e.now()))
+	l.held.Store(false)
+}
+
 // Done is closed when the leg is closed.
 func (l *Leg) Done() <-chan struct{} { return l.done }
 
@@ -142,6 +155,10 @@ func (l *Leg) read() {
 		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && l.timeout > 0 {
+				if l.held.Load() {
+					l.conn.SetReadDeadline(time.Now().Add(l.timeout))
+					continue
+				}
 				silent := e.now() - time.Duration(l.lastRecv.Load())
 				if silent >= l.timeout {
 					e.stats.timeouts.Add(1)

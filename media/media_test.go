@@ -463,3 +463,25 @@ func TestRTPHeaderBytes(t *testing.T) {
 		t.Fatalf("header % x, length %d", buf[:12], n)
 	}
 }
+
+func TestMediaTimeoutHeldUntilReleased(t *testing.T) {
+	e := newEngine(t)
+	fired := make(chan time.Time, 1)
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Timeout: 200 * time.Millisecond,
+		HoldTimeout: true, OnTimeout: func() { fired <- time.Now() }})
+	select {
+	case <-fired:
+		t.Fatal("a held leg timed out (a far party still ringing sends nothing)")
+	case <-time.After(700 * time.Millisecond):
+	}
+	released := time.Now()
+	leg.ReleaseTimeout()
+	select {
+	case at := <-fired:
+		if d := at.Sub(released); d < 150*time.Millisecond {
+			t.Fatalf("timed out %v after release, want 200 ms", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no timeout after release")
+	}
+}

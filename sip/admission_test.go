@@ -179,9 +179,20 @@ func TestMediaTimeoutEndsTheCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := f.far.nextInvite(5 * time.Second)
+	// Ringing twice the media timeout: nobody sends RTP yet, and that is
+	// no reason to end the call.
+	in.dlg.Respond(180, "Ringing", nil)
+	time.Sleep(1200 * time.Millisecond)
+	if in.dlg.Context().Err() != nil {
+		t.Fatal("the call was ended while the far party was ringing")
+	}
 	f.far.answer(ctx, in)
 	answered(t, dlg, nil)
+	answeredAt := time.Now()
 	caller.waitBye(5 * time.Second)
+	if d := time.Since(answeredAt); d < 500*time.Millisecond {
+		t.Fatalf("BYE %v after the answer, before the media timeout", d)
+	}
 	f.far.waitBye(5 * time.Second)
 	f.report()
 }

@@ -153,7 +153,7 @@ func (c *call) openCallerLeg() error {
 		peer = offer.Addr
 	}
 	a, err := c.s.media.NewLeg(media.LegConfig{Format: f, Peer: peer, Timeout: c.s.cfg.MediaTimeout,
-		OnTimeout: func() { c.abort(errMediaTimeout) }})
+		HoldTimeout: true, OnTimeout: func() { c.abort(errMediaTimeout) }})
 	if err != nil {
 		return err
 	}
@@ -222,6 +222,7 @@ func (c *call) answer() error {
 	}
 	c.tx.Terminate()
 	c.answered = true
+	c.a.ReleaseTimeout() // answered: from now on the caller sends RTP
 	if c.offer != nil {
 		return nil
 	}
@@ -389,6 +390,7 @@ func (c *call) respondLater(code int, reason string) {
 // talk relays the two legs until one party hangs up or the call ends.
 func (c *call) talk() {
 	c.s.media.Bridge(c.a, c.b)
+	c.b.ReleaseTimeout() // answered: from now on the far party sends RTP
 	c.status = c.dec.Status
 	if c.status == routing.StatusTerminated || c.status == "" {
 		c.status = routing.StatusConnected

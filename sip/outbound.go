@@ -42,7 +42,8 @@ func reasonPhrase(code int) string {
 // the call is diverted from, named in a new Diversion header.
 func (c *call) dial(target, divertedFrom string) (bool, int) {
 	s := c.s
-	b, err := s.media.NewLeg(media.LegConfig{Timeout: s.cfg.MediaTimeout, OnTimeout: func() { c.abort(errMediaTimeout) }})
+	b, err := s.media.NewLeg(media.LegConfig{Timeout: s.cfg.MediaTimeout, HoldTimeout: true,
+		OnTimeout: func() { c.abort(errMediaTimeout) }})
 	if err != nil {
 		c.log.Warn().Err(err).Msg("far leg")
 		return false, 503
