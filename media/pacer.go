@@ -134,8 +134,10 @@ func (sh *shard) run(stop <-chan struct{}) {
 		now := e.now()
 		target := int64(now / tick)
 		sh.place(target)
-		if target-next > int64(slots) {
-			next = target - int64(slots) // no use serving a slot twice
+		if target-next >= int64(slots) {
+			// Woken a whole period late: serve each slot once, the skip-ahead
+			// of each stream makes up for the rest.
+			next = target - int64(slots) + 1
 		}
 		for ; next <= target; next++ {
 			sh.serve(int(next%int64(slots)), time.Duration(next)*tick)
