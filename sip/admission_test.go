@@ -119,13 +119,7 @@ func TestForwardedBackWhileRingingIsALoop(t *testing.T) {
 
 func TestCallLimitAndDrain(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.MaxCalls = 1 })
-	caller := newPhone(t, "2001", sdp.PCMU, 0x11)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	caller, dlg, ctx := f.call("2001", "5000", diversion("1001"))
 	in := f.far.nextInvite(5 * time.Second)
 	f.far.answer(ctx, in)
 	answered(t, dlg, nil)
@@ -171,13 +165,7 @@ func TestCallLimitAndDrain(t *testing.T) {
 
 func TestMediaTimeoutEndsTheCall(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.MediaTimeout = 600 * time.Millisecond })
-	caller := newPhone(t, "2001", sdp.PCMU, 0x11) // never talks
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	caller, dlg, ctx := f.call("2001", "5000", diversion("1001"))
 	in := f.far.nextInvite(5 * time.Second)
 	// Ringing twice the media timeout: nobody sends RTP yet, and that is
 	// no reason to end the call.

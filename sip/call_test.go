@@ -115,6 +115,20 @@ func (f *fixture) group(name, dest string, on bool, lines ...string) routing.Gro
 	return g
 }
 
+// call has a PCMU phone with the number call the product at to, and
+// returns the phone, its dialog and a context that ends with the test.
+func (f *fixture) call(number, to string, headers ...sip.Header) (*phone, *sipgo.DialogClientSession, context.Context) {
+	f.t.Helper()
+	caller := newPhone(f.t, number, sdp.PCMU, 0x11)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.t.Cleanup(cancel)
+	dlg, err := caller.invite(ctx, f.srv.UDPPort(), to, caller.sdp(), headers...)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return caller, dlg, ctx
+}
+
 func (f *fixture) settings(up routing.SettingsUpdate) {
 	f.t.Helper()
 	if _, err := f.svc.UpdateSettings(context.Background(), admin, routing.ChannelWeb, up); err != nil {
@@ -183,13 +197,7 @@ func TestAnnounceThenHangUp(t *testing.T) {
 	f := newFixture(t, nil)
 	off := false
 	f.settings(routing.SettingsUpdate{ConnectToCalled: &off})
-	caller := newPhone(t, "0791234567", sdp.PCMU, 0x11)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1002"), diversion("1001"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	caller, dlg, ctx := f.call("0791234567", "5000", diversion("1002"), diversion("1001"))
 	m := answered(t, dlg, nil)
 	caller.talk(ctx, m.Addr)
 	caller.waitBye(10 * time.Second)
@@ -261,13 +269,7 @@ func TestAnnounceThenConnect(t *testing.T) {
 
 func TestDirectAccess(t *testing.T) {
 	f := newFixture(t, nil)
-	caller := newPhone(t, "2001", sdp.PCMU, 0x11)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	caller, dlg, ctx := f.call("2001", "5000", diversion("1001"))
 	in := f.far.nextInvite(5 * time.Second)
 	f.far.answer(ctx, in)
 	var codes []int
@@ -498,13 +500,7 @@ func responseCode(err error) int {
 
 func TestCallerHangsUpDuringAnnouncement(t *testing.T) {
 	f := newFixture(t, nil)
-	caller := newPhone(t, "0791234567", sdp.PCMU, 0x11)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	caller, dlg, ctx := f.call("0791234567", "5000", diversion("1001"))
 	m := answered(t, dlg, nil)
 	caller.talk(ctx, m.Addr)
 	eventually(t, 5*time.Second, "announcement playing", func() bool { return len(caller.packets()) >= 5 })

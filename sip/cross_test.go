@@ -57,13 +57,7 @@ func TestAnswerCrossingCancelIsAckedAndHungUp(t *testing.T) {
 	defer c.Close()
 	far := &rawPeer{t: t, conn: c}
 	f := newFixture(t, func(cfg *Config) { cfg.NextHop = hostPort(far.port()); cfg.RingTimeout = 500 * time.Millisecond })
-	caller := newPhone(t, "2001", sdp.PCMU, 0x11)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	caller, dlg, _ := f.call("2001", "5000", diversion("1001"))
 
 	inv, from := far.next(5 * time.Second)
 	if inv.Method != sip.INVITE {
@@ -104,13 +98,7 @@ func TestAnswerCrossingCancelIsAckedAndHungUp(t *testing.T) {
 
 func TestFarEarlyMediaReachesAnUnansweredCaller(t *testing.T) {
 	f := newFixture(t, nil)
-	caller := newPhone(t, "2001", sdp.PCMU, 0x11) // direct access: not answered before the far party
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	caller, dlg, ctx := f.call("2001", "5000", diversion("1001"))
 	in := f.far.nextInvite(5 * time.Second)
 	offer, err := sdp.Parse(in.req.Body())
 	if err != nil {
