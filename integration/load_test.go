@@ -20,7 +20,8 @@ import (
 //
 //	PD_LOAD=1 go test ./integration/ -run TestLoad -v -timeout 30m
 //
-// PD_MEMORY_LIMIT sets the product's memory_limit (MiB), PD_DEBUG_ADDR its
+// PD_GC_PERCENT sets the product's gc_percent, PD_MEMORY_LIMIT its
+// memory_limit (MiB), PD_DEBUG_ADDR its
 // debug_addr (the profiler). PD_LOAD_RATES (calls/s, comma-separated, default 400,600,800,1000) and
 // PD_LOAD_SECONDS (default 60 for the first rate, 30 for the others) set
 // the announce-then-hang-up runs; PD_LOAD_BRIDGED (default 40 calls/s of

@@ -93,6 +93,9 @@ func startProduct(t *testing.T, setup setupFunc, nextHop string) *product {
 		"--rtp-port-min", fmt.Sprint(rtpMin), "--rtp-port-max", fmt.Sprint(rtpMax),
 		"--sip-next-hop", nextHop, "--ring-timeout", "2s", "--drain-timeout", "5s", "--max-calls", "5000")
 	p.cmd.Env = append(os.Environ(), "PHONEDIVERSIONS_ADMIN_PASSWORD=integration-secret")
+	if gc := os.Getenv("PD_GC_PERCENT"); gc != "" {
+		p.cmd.Args = append(p.cmd.Args, "--gc-percent", gc)
+	}
 	if lim := os.Getenv("PD_MEMORY_LIMIT"); lim != "" {
 		p.cmd.Args = append(p.cmd.Args, "--memory-limit", lim)
 	}

@@ -117,6 +117,9 @@ func (m *Main) DatabasePath() string {
 // first administrator on first start and logs that the program is ready.
 // It returns once everything is started.
 func (m *Main) Run(ctx context.Context) error {
+	if m.Config.GCPercent > 0 {
+		debug.SetGCPercent(m.Config.GCPercent)
+	}
 	if m.Config.MemoryLimit > 0 {
 		debug.SetMemoryLimit(m.Config.MemoryLimit << 20)
 	}
