@@ -226,7 +226,7 @@ func settings() []setting {
 			oneOf(func(c *Config) *string { return &c.Ringback }, "europe", "northamerica")},
 		{"drain_timeout", "30s", "on stop, how long calls in progress may go on before they are hung up",
 			duration(func(c *Config) *time.Duration { return &c.DrainTimeout })},
-		{"gc_percent", "30", "how much the Go heap may grow over what is live before the collector runs (Go's GOGC); lower: less memory, more CPU. 30 keeps 1,200 concurrent calls in about 50 MB",
+		{"gc_percent", "30", "how much the Go heap may grow over what is live before the collector runs (Go's GOGC); lower: less memory, more CPU (see docs/benchmarks.md)",
 			integer(10, 1000, func(c *Config, n int64) { c.GCPercent = int(n) })},
 		{"memory_limit", "0", "soft limit of the Go heap in MiB: the collector works harder as it is approached (0: none)",
 			integer(0, 1<<20, func(c *Config, n int64) { c.MemoryLimit = n })},
