@@ -66,9 +66,6 @@ func New(cfg Config) (*Engine, error) {
 // now is the engine's monotonic clock.
 func (e *Engine) now() time.Duration { return time.Since(e.t0) }
 
-// Ports returns the engine's port allocator.
-func (e *Engine) Ports() *Ports { return e.ports }
-
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Stats {
 	c := &e.stats

@@ -56,9 +56,6 @@ func Open(dir string, lim Limits) (*Library, error) {
 	return &Library{dir: dir, limits: lim, builtin: Encode(a), cache: map[int64]*Prompt{}}, nil
 }
 
-// Limits returns the limits uploads are checked against.
-func (l *Library) Limits() Limits { return l.limits }
-
 // Builtin returns the built-in default announcement.
 func (l *Library) Builtin() *Prompt { return l.builtin }
 

@@ -79,7 +79,7 @@ func (s *Server) admit(req *sip.Request) *rejection {
 		log.Info().Msg("our own outbound call came back: loop refused")
 		return &rejection{code: 482, reason: "Loop Detected"}
 	}
-	retry := sip.NewHeader("Retry-After", "5")
+	retry := retryAfter(5 * time.Second)
 	if s.draining.Load() {
 		return &rejection{code: 503, reason: "Service Unavailable", headers: []sip.Header{retry}}
 	}

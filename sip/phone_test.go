@@ -178,16 +178,23 @@ func (p *phone) invite(ctx context.Context, product int, to string, body []byte,
 	return p.cli.Invite(ctx, uri, body, headers...)
 }
 
+// receive waits for what the phone gets on ch, failing after timeout.
+func receive[T any](p *phone, ch <-chan T, timeout time.Duration, what string) T {
+	p.t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(timeout):
+		p.t.Fatalf("%s: no %s within %v", p.name, what, timeout)
+		var zero T
+		return zero
+	}
+}
+
 // nextInvite waits for an INVITE at the far party.
 func (p *phone) nextInvite(timeout time.Duration) *incoming {
 	p.t.Helper()
-	select {
-	case in := <-p.invites:
-		return in
-	case <-time.After(timeout):
-		p.t.Fatalf("%s: no INVITE within %v", p.name, timeout)
-		return nil
-	}
+	return receive(p, p.invites, timeout, "INVITE")
 }
 
 // answer answers an INVITE with this phone's SDP and starts talking to
@@ -209,13 +216,7 @@ func (p *phone) answer(ctx context.Context, in *incoming) {
 // waitBye waits for a BYE at the phone.
 func (p *phone) waitBye(timeout time.Duration) *sip.Request {
 	p.t.Helper()
-	select {
-	case r := <-p.byes:
-		return r
-	case <-time.After(timeout):
-		p.t.Fatalf("%s: no BYE within %v", p.name, timeout)
-		return nil
-	}
+	return receive(p, p.byes, timeout, "BYE")
 }
 
 // eventually polls cond until it holds or the timeout passes.
