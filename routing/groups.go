@@ -83,7 +83,7 @@ func (s *Service) CreateGroup(ctx context.Context, actor Actor, ch Channel, g Gr
 			return err
 		}
 		return s.report(tx, ReportEntry{Action: ActionGroup, Status: StatusCreated, Username: actor.Name,
-			Receiver: g.Destination, Group: g.Name, Channel: ch})
+			Receiver: g.Destination, Group: g.Name, GroupID: g.ID, Channel: ch})
 	})
 	if err != nil {
 		return Group{}, err
@@ -127,7 +127,7 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, ch Channel, id i
 			detail = fmt.Sprintf("renamed from %q", old.Name)
 		}
 		return s.report(tx, ReportEntry{Action: ActionGroup, Status: StatusChanged, Username: actor.Name,
-			Receiver: g.Destination, Group: g.Name, Channel: ch, Detail: detail})
+			Receiver: g.Destination, Group: g.Name, GroupID: g.ID, Channel: ch, Detail: detail})
 	})
 	if err != nil {
 		return Group{}, err
@@ -155,12 +155,12 @@ func (s *Service) DeleteGroup(ctx context.Context, actor Actor, ch Channel, id i
 			detail = fmt.Sprintf("with %d line(s)", len(lines))
 		}
 		if err := s.report(tx, ReportEntry{Action: ActionGroup, Status: StatusDeleted, Username: actor.Name,
-			Receiver: g.Destination, Group: g.Name, Channel: ch, Detail: detail}); err != nil {
+			Receiver: g.Destination, Group: g.Name, GroupID: g.ID, Channel: ch, Detail: detail}); err != nil {
 			return err
 		}
 		for _, l := range lines {
 			if err := s.report(tx, ReportEntry{Action: ActionLine, Status: StatusDeleted, Username: actor.Name,
-				Receiver: l.Number, Group: g.Name, Channel: ch, Detail: "with its group"}); err != nil {
+				Receiver: l.Number, Group: g.Name, GroupID: g.ID, Channel: ch, Detail: "with its group"}); err != nil {
 				return err
 			}
 		}
@@ -199,7 +199,7 @@ func (s *Service) switchState(ctx context.Context, groupID int64, next func(bool
 			st = StatusActivated
 		}
 		return s.report(tx, ReportEntry{Action: ActionDiversion, Status: st, Username: actor.Name,
-			Receiver: g.Destination, Group: g.Name, Channel: ch})
+			Receiver: g.Destination, Group: g.Name, GroupID: g.ID, Channel: ch})
 	})
 	if err != nil {
 		return Group{}, err

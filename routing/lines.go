@@ -64,7 +64,7 @@ func (s *Service) AddLine(ctx context.Context, actor Actor, ch Channel, groupID 
 			return err
 		}
 		return s.report(tx, ReportEntry{Action: ActionLine, Status: StatusCreated, Username: actor.Name,
-			Receiver: n, Group: g.Name, Channel: ch})
+			Receiver: n, Group: g.Name, GroupID: g.ID, Channel: ch})
 	})
 	if err != nil {
 		return Line{}, err
@@ -115,7 +115,7 @@ func (s *Service) UpdateLine(ctx context.Context, actor Actor, ch Channel, group
 			return err
 		}
 		return s.report(tx, ReportEntry{Action: ActionLine, Status: StatusChanged, Username: actor.Name,
-			Receiver: n, Group: g.Name, Channel: ch, Detail: fmt.Sprintf("description was %q", old)})
+			Receiver: n, Group: g.Name, GroupID: g.ID, Channel: ch, Detail: fmt.Sprintf("description was %q", old)})
 	})
 	if err != nil {
 		return Line{}, err
@@ -139,6 +139,6 @@ func (s *Service) DeleteLine(ctx context.Context, actor Actor, ch Channel, group
 			return err
 		}
 		return s.report(tx, ReportEntry{Action: ActionLine, Status: StatusDeleted, Username: actor.Name,
-			Receiver: n, Group: g.Name, Channel: ch})
+			Receiver: n, Group: g.Name, GroupID: g.ID, Channel: ch})
 	})
 }

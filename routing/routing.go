@@ -264,7 +264,9 @@ type ReportEntry struct {
 	Caller   string
 	Receiver string
 	Group    string
-	Channel  Channel
+	// GroupID is the id of the group the entry concerns; 0 when none.
+	GroupID int64
+	Channel Channel
 	// Detail is free text for configuration changes (what changed).
 	Detail string
 }

@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,6 +14,12 @@ type Service struct {
 	now      func() time.Time
 	hashCost int
 	calls    groupCommit
+
+	// changing is held from the start of a change's transaction until its
+	// events are published, so that events go out in commit order.
+	changing sync.Mutex
+	feed     Feed
+	switches [len(channels)]atomic.Uint64
 }
 
 // Option configures a Service.
@@ -34,9 +41,65 @@ func NewService(store Store, opts ...Option) *Service {
 	return s
 }
 
-// update runs fn in a write transaction.
+// update runs fn in a write transaction and, once it is committed,
+// publishes the report entries fn appended as events.
 func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
-	return s.store.Update(ctx, fn)
+	s.changing.Lock()
+	defer s.changing.Unlock()
+	rt := reportingTx{}
+	err := s.store.Update(ctx, func(tx Tx) error {
+		rt.Tx, rt.entries = tx, rt.entries[:0]
+		return fn(&rt)
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range rt.entries {
+		if e.Action == ActionDiversion {
+			s.switches[channelIndex(e.Channel)].Add(1)
+		}
+	}
+	s.feed.publish(rt.entries)
+	return nil
+}
+
+// reportingTx remembers the report entries appended through it.
+type reportingTx struct {
+	Tx
+	entries []ReportEntry
+}
+
+func (t *reportingTx) AppendReport(e *ReportEntry) error {
+	if err := t.Tx.AppendReport(e); err != nil {
+		return err
+	}
+	t.entries = append(t.entries, *e)
+	return nil
+}
+
+// Events is the feed of committed changes.
+func (s *Service) Events() *Feed { return &s.feed }
+
+// channels are the channels switches are counted by.
+var channels = [...]Channel{ChannelWeb, ChannelPhone, ChannelREST, ChannelSIP, ChannelSchedule, ChannelSystem}
+
+func channelIndex(ch Channel) int {
+	for i, c := range channels {
+		if c == ch {
+			return i
+		}
+	}
+	return len(channels) - 1
+}
+
+// SwitchCounts returns how many switches each channel made since the
+// service started.
+func (s *Service) SwitchCounts() map[Channel]uint64 {
+	out := make(map[Channel]uint64, len(channels))
+	for i, c := range channels {
+		out[c] = s.switches[i].Load()
+	}
+	return out
 }
 
 // view runs fn in a read transaction.
@@ -64,7 +127,9 @@ func (s *Service) RecordCall(ctx context.Context, e ReportEntry) error {
 		e.Time = s.now()
 	}
 	return s.calls.record(ctx, e, func(batch []ReportEntry) error {
-		return s.update(context.WithoutCancel(ctx), func(tx Tx) error {
+		// Calls are not changes: their entries go straight to the store,
+		// without the change lock and the feed.
+		return s.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 			for _, e := range batch {
 				if e.Username == "" {
 					var err error

@@ -12,9 +12,9 @@ func (t *tx) AppendReport(e *routing.ReportEntry) error {
 	if e.Time.IsZero() {
 		e.Time = t.now()
 	}
-	res, err := t.exec(`INSERT INTO reports (at, action, status, username, caller, receiver, group_name, channel, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Time.UnixNano(), string(e.Action), string(e.Status),
-		e.Username, e.Caller, e.Receiver, e.Group, string(e.Channel), e.Detail)
+	res, err := t.exec(`INSERT INTO reports (at, action, status, username, caller, receiver, group_name, group_id, channel, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Time.UnixNano(), string(e.Action), string(e.Status),
+		e.Username, e.Caller, e.Receiver, e.Group, e.GroupID, string(e.Channel), e.Detail)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (t *tx) Reports(f routing.ReportFilter) (routing.ReportPage, error) {
 	if f.OldestFirst {
 		order = " ORDER BY at, id"
 	}
-	rows, err := t.query(`SELECT id, at, action, status, username, caller, receiver, group_name, channel, detail
+	rows, err := t.query(`SELECT id, at, action, status, username, caller, receiver, group_name, group_id, channel, detail
 		FROM reports`+where+order+` LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return page, err
@@ -75,7 +75,7 @@ func (t *tx) Reports(f routing.ReportFilter) (routing.ReportPage, error) {
 	for rows.Next() {
 		var e routing.ReportEntry
 		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Action, &e.Status, &e.Username, &e.Caller, &e.Receiver, &e.Group, &e.Channel, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Action, &e.Status, &e.Username, &e.Caller, &e.Receiver, &e.Group, &e.GroupID, &e.Channel, &e.Detail); err != nil {
 			return page, err
 		}
 		e.Time = time.Unix(0, at)
