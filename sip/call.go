@@ -485,8 +485,9 @@ func (c *call) report(cause error) {
 	}
 	ctx, cancel := bounded()
 	defer cancel()
+	c.s.stats.countEnded(c.status)
 	err := c.s.router.RecordCall(ctx, routing.ReportEntry{Status: c.status, Caller: c.caller,
-		Receiver: receiver, Group: c.dec.Group, Detail: c.dec.Verdict.String()})
+		Receiver: receiver, Group: c.dec.Group, GroupID: c.dec.GroupID, Detail: c.dec.Verdict.String()})
 	ev := c.log.Info()
 	if err != nil {
 		ev = c.log.Error().AnErr("report_error", err)

@@ -117,6 +117,30 @@ type Server struct {
 type Stats struct {
 	Calls    atomic.Uint64 // INVITEs that started a call
 	Rejected atomic.Uint64 // INVITEs refused (403, 404, 482, 483, 503, …)
+	ended    [len(outcomes)]atomic.Uint64
+}
+
+// outcomes are the report statuses a handled call ends with.
+var outcomes = [...]routing.Status{routing.StatusConnected, routing.StatusDirectAccess, routing.StatusTerminated,
+	routing.StatusBusy, routing.StatusNoAnswer, routing.StatusFailed, routing.StatusCancelled}
+
+// countEnded counts a call that ended with the status.
+func (st *Stats) countEnded(status routing.Status) {
+	for i, o := range outcomes {
+		if o == status {
+			st.ended[i].Add(1)
+			return
+		}
+	}
+}
+
+// Ended returns how many calls ended with each outcome.
+func (st *Stats) Ended() map[routing.Status]uint64 {
+	out := make(map[routing.Status]uint64, len(outcomes))
+	for i, o := range outcomes {
+		out[o] = st.ended[i].Load()
+	}
+	return out
 }
 
 // New builds a call handler. Nothing listens until Listen.
@@ -263,6 +287,17 @@ func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
 // Stats returns the call counters.
 func (s *Server) Stats() *Stats { return &s.stats }
+
+// Ready returns nil while the call handler listens and takes calls.
+func (s *Server) Ready() error {
+	switch {
+	case s.draining.Load():
+		return errors.New("refusing new calls: stopping")
+	case s.udp == nil && s.tcp == nil && s.tls == nil:
+		return errors.New("not listening")
+	}
+	return nil
+}
 
 // Drain refuses new calls (503) and waits for the calls in progress to end
 // until ctx ends; then it hangs up those that remain and waits for them to
