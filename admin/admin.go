@@ -1,0 +1,299 @@
+// Package admin is the HTTP module: one server for the REST API (XML and
+// JSON), the Cisco IP phone service, the live change feed (server-sent
+// events), Prometheus metrics and health endpoints. Authorization,
+// privileges and the mapping of errors to HTTP answers are decided here
+// once for every surface. It talks to routing only, never to SQL or SIP.
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/phonediversions/phonediversions/routing"
+)
+
+// Service is what the HTTP module needs of the routing service.
+type Service interface {
+	Authenticator
+	Groups(ctx context.Context, f routing.GroupFilter) ([]routing.Group, error)
+	Group(ctx context.Context, id int64) (routing.Group, error)
+	SetState(ctx context.Context, groupID int64, on bool, actor routing.Actor, ch routing.Channel) (routing.Group, error)
+	Toggle(ctx context.Context, groupID int64, actor routing.Actor, ch routing.Channel) (routing.Group, error)
+	CreateGroup(ctx context.Context, actor routing.Actor, ch routing.Channel, g routing.Group) (routing.Group, error)
+	UpdateGroup(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64, up routing.GroupUpdate) (routing.Group, error)
+	DeleteGroup(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64) error
+	Lines(ctx context.Context, groupID int64) ([]routing.LineInfo, error)
+	AddLine(ctx context.Context, actor routing.Actor, ch routing.Channel, groupID int64, number, description string) (routing.Line, error)
+	UpdateLine(ctx context.Context, actor routing.Actor, ch routing.Channel, groupID int64, number, description string) (routing.Line, error)
+	DeleteLine(ctx context.Context, actor routing.Actor, ch routing.Channel, groupID int64, number string) error
+	UsernameOf(ctx context.Context, number string) (string, error)
+	Reports(ctx context.Context, f routing.ReportFilter) (routing.ReportPage, error)
+	Settings(ctx context.Context) (routing.Settings, error)
+	Events() *routing.Feed
+	SwitchCounts() map[routing.Channel]uint64
+}
+
+// Config configures the HTTP module.
+type Config struct {
+	// PublicURL is the absolute URL people and phones reach the server
+	// at (scheme, host, port, optional path); links and phone service URLs
+	// are built from it.
+	PublicURL *url.URL
+	// LocalExempt lets requests from 127.0.0.1 and ::1 use the REST API
+	// without credentials.
+	LocalExempt bool
+	// Trusted are further networks whose requests need no credentials.
+	Trusted Networks
+	// PhoneNetworks may use the Cisco IP phone service.
+	PhoneNetworks Networks
+	// HealthNetworks may read /healthz and /readyz; MetricsNetworks
+	// /metrics.
+	HealthNetworks  Networks
+	MetricsNetworks Networks
+	// Location is the time zone of report times without an offset.
+	Location *time.Location
+	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// SignInFailures failed sign-ins from one address within
+	// SignInWindow make it wait for the rest of the window (429).
+	SignInFailures int
+	SignInWindow   time.Duration
+	// Now is the clock (tests set one).
+	Now func() time.Time
+}
+
+// Probes tell the server about the parts of the program it does not own.
+type Probes struct {
+	// Telephony returns the counters of the call handler and media engine.
+	Telephony func() Telephony
+	// SIPReady returns nil while the SIP listeners are serving.
+	SIPReady func() error
+}
+
+// Server is the HTTP module.
+type Server struct {
+	cfg     Config
+	svc     Service
+	probes  Probes
+	log     zerolog.Logger
+	limiter *failureLimiter
+	creds   *credentials
+	metrics *metrics
+	handler http.Handler
+
+	// epoch tells this process's event ids from an earlier one's.
+	epoch    string
+	draining atomic.Bool
+	stop     chan struct{} // closed when shutdown begins: streams end
+	stopOnce sync.Once
+
+	mu  sync.Mutex
+	srv *http.Server
+}
+
+// New returns the HTTP module over the routing service.
+func New(cfg Config, svc Service, probes Probes, log zerolog.Logger) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.SignInFailures <= 0 {
+		cfg.SignInFailures = 10
+	}
+	if cfg.SignInWindow <= 0 {
+		cfg.SignInWindow = 5 * time.Minute
+	}
+	if cfg.PublicURL == nil {
+		cfg.PublicURL = &url.URL{Scheme: "http", Host: "127.0.0.1"}
+	}
+	s := &Server{cfg: cfg, svc: svc, probes: probes, log: log,
+		limiter: newFailureLimiter(cfg.SignInFailures, cfg.SignInWindow, cfg.Now),
+		creds:   newCredentials(5*time.Minute, cfg.Now),
+		epoch:   newEpoch(), stop: make(chan struct{})}
+	s.metrics = newMetrics(s)
+	mux := http.NewServeMux()
+	s.routes(mux)
+	s.handler = s.middleware(mux)
+	return s
+}
+
+// routes registers every surface.
+func (s *Server) routes(mux *http.ServeMux) {
+	mux.HandleFunc("/Rest/{function}", s.serveREST)
+	mux.HandleFunc("/phone", s.servePhone)
+	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.Handle("GET /metrics", s.metrics.handler())
+}
+
+// Handler returns the server's HTTP handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Registry is the Prometheus registry /metrics serves.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
+
+// PublicURL returns the absolute URL of a path on this server.
+func (s *Server) PublicURL(path string, query url.Values) string {
+	u := *s.cfg.PublicURL
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u.RawQuery = query.Encode()
+	return u.String()
+}
+
+// Serve answers requests on l until Shutdown; TLS wraps l when set.
+// It returns nil after a shutdown.
+func (s *Server) Serve(l net.Listener, tlsConf *tls.Config) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          newStdLogger(s.log),
+	}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	var err error
+	if tlsConf != nil {
+		srv.TLSConfig = tlsConf
+		err = srv.ServeTLS(l, "", "")
+	} else {
+		err = srv.Serve(l)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// SetDraining makes /readyz answer 503: the program is stopping.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+// Shutdown ends the event streams, stops accepting connections and waits,
+// within ctx, for the requests in progress.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+		return err
+	}
+	return nil
+}
+
+// requestInfo is what the handlers tell the middleware about a request.
+type requestInfo struct {
+	route string
+	user  string
+}
+
+type infoKey struct{}
+
+// info returns the request's record, which the handlers fill in.
+func info(r *http.Request) *requestInfo {
+	if ri, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// middleware bounds the body, logs one line per request and counts it.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &requestInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		if ri.route == "" {
+			ri.route = r.Pattern
+			if ri.route == "" {
+				ri.route = "unmatched"
+			}
+		}
+		d := time.Since(start)
+		s.metrics.observe(ri.route, sw.status, d)
+		ev := s.log.Info()
+		switch {
+		case ri.route == routeHealth || ri.route == routeReady || ri.route == routeMetrics:
+			ev = s.log.Debug()
+		case sw.status >= 500:
+			ev = s.log.Warn()
+		}
+		ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", sw.status).Dur("duration", d).
+			Str("user", ri.user).Str("client", clientAddr(r).String()).Msg("http")
+	})
+}
+
+// newEpoch returns a short random word that tells processes apart.
+func newEpoch() string {
+	return strings.ToLower(rand.Text()[:8])
+}
+
+// newStdLogger passes the HTTP server's own complaints (TLS handshakes
+// that fail, broken connections) to the log at debug level: they are
+// the client's doing.
+func newStdLogger(l zerolog.Logger) *log.Logger {
+	return log.New(debugWriter{l}, "", 0)
+}
+
+type debugWriter struct{ l zerolog.Logger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.l.Debug().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,190 @@
+package admin
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/phonediversions/phonediversions/routing"
+)
+
+// principal is who a request acts for.
+type principal struct {
+	// name is what the report shows as the username.
+	name       string
+	userID     int64
+	privileges routing.Privileges
+}
+
+func (p principal) actor() routing.Actor { return routing.Actor{UserID: p.userID, Name: p.name} }
+
+// basicChallenge is the WWW-Authenticate header of a 401.
+const basicChallenge = `Basic realm="PhoneDiversions", charset="UTF-8"`
+
+// denial is an authorization failure: a routing error, and for ETOOMANY
+// how long the client must wait.
+type denial struct {
+	err        *routing.Error
+	retryAfter time.Duration
+}
+
+func (d *denial) Error() string { return d.err.Error() }
+func (d *denial) Unwrap() error { return d.err }
+
+func deny(code, format string, args ...any) *denial {
+	return &denial{err: routing.Errorf(code, format, args...)}
+}
+
+// setDenialHeaders adds the challenge to a 401 and Retry-After to a 429.
+func setDenialHeaders(w http.ResponseWriter, err error) {
+	switch routing.ErrorCode(err) {
+	case routing.EUNAUTHORIZED:
+		w.Header().Set("WWW-Authenticate", basicChallenge)
+	case ETOOMANY:
+		var d *denial
+		if errors.As(err, &d) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.retryAfter.Seconds()))))
+		}
+	}
+}
+
+// authorize tells who the request is from, for the REST API and its
+// event stream: the local host (unless the exemption is off) and the
+// trusted networks without credentials, everyone else by HTTP basic
+// authentication of a user with the REST privilege. The address is the
+// connection's own. Errors: EUNAUTHORIZED, EFORBIDDEN, ETOOMANY.
+func (s *Server) authorize(r *http.Request) (principal, error) {
+	addr := clientAddr(r)
+	switch {
+	case s.cfg.LocalExempt && isLocalHost(addr):
+		return principal{name: "localhost", privileges: routing.AllPrivileges}, nil
+	case s.cfg.Trusted.Contains(addr):
+		return principal{name: addr.String(), privileges: routing.AllPrivileges}, nil
+	}
+	username, password, ok := r.BasicAuth()
+	if !ok {
+		if r.Header.Get("Authorization") != "" {
+			return principal{}, deny(routing.EUNAUTHORIZED, "the Authorization header is not valid HTTP basic authentication")
+		}
+		return principal{}, deny(routing.EUNAUTHORIZED, "sign in with HTTP basic authentication")
+	}
+	if wait := s.limiter.retryAfter(addr); wait > 0 {
+		return principal{}, &denial{err: routing.Errorf(ETOOMANY, "too many failed sign-ins from this address; try again in %s", wait.Round(time.Second)), retryAfter: wait}
+	}
+	u, err := s.creds.verify(r.Context(), s.svc, username, password)
+	switch routing.ErrorCode(err) {
+	case "":
+	case routing.EUNAUTHORIZED:
+		s.limiter.fail(addr)
+		s.log.Info().Str("client", addr.String()).Msg("failed sign-in")
+		return principal{}, deny(routing.EUNAUTHORIZED, "wrong username or password")
+	default:
+		return principal{}, err
+	}
+	s.limiter.succeed(addr)
+	p := principal{name: u.Username, userID: u.ID, privileges: u.Privileges}
+	if !p.privileges.Has(routing.PrivREST) {
+		return p, deny(routing.EFORBIDDEN, "user %q does not have the REST privilege", u.Username)
+	}
+	return p, nil
+}
+
+// requirePrivilege returns EFORBIDDEN when p lacks priv.
+func requirePrivilege(p principal, priv routing.Privileges) error {
+	if p.privileges.Has(priv) {
+		return nil
+	}
+	return deny(routing.EFORBIDDEN, "user %q does not have the %s privilege", p.name, priv)
+}
+
+// Authenticator checks a username and password.
+type Authenticator interface {
+	Authenticate(ctx context.Context, username, password string) (routing.User, error)
+	User(ctx context.Context, id int64) (routing.User, error)
+}
+
+// credentials verifies passwords. A password hash is slow on purpose, so
+// one check at a time runs (a burst of sign-ins takes at most one core
+// from the calls), and a username and password that passed are
+// remembered for a while, keyed by their HMAC under a key of this process,
+// so that a script sending basic authentication with every request costs
+// one hash, not one each. A remembered pair stays good only while the
+// user's password hash is the one it was checked against.
+type credentials struct {
+	key  []byte
+	ttl  time.Duration
+	now  func() time.Time
+	slot chan struct{}
+
+	mu   sync.Mutex
+	good map[[sha256.Size]byte]goodCredential
+}
+
+type goodCredential struct {
+	userID  int64
+	hash    string
+	expires time.Time
+}
+
+// maxGoodCredentials bounds the remembered pairs.
+const maxGoodCredentials = 1000
+
+func newCredentials(ttl time.Duration, now func() time.Time) *credentials {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // never fails (crypto/rand)
+	return &credentials{key: key, ttl: ttl, now: now, slot: make(chan struct{}, 1),
+		good: map[[sha256.Size]byte]goodCredential{}}
+}
+
+func (c *credentials) mac(username, password string) [sha256.Size]byte {
+	m := hmac.New(sha256.New, c.key)
+	fmt.Fprintf(m, "%d:%s:%s", len(username), username, password)
+	var out [sha256.Size]byte
+	copy(out[:], m.Sum(nil))
+	return out
+}
+
+// verify returns the user whose username and password these are.
+// Errors: EUNAUTHORIZED, or the context's error while waiting for its turn.
+func (c *credentials) verify(ctx context.Context, auth Authenticator, username, password string) (routing.User, error) {
+	key := c.mac(username, password)
+	c.mu.Lock()
+	g, ok := c.good[key]
+	c.mu.Unlock()
+	if ok && c.now().Before(g.expires) {
+		u, err := auth.User(ctx, g.userID)
+		if err == nil && u.PasswordHash == g.hash {
+			return u, nil
+		}
+	}
+	select {
+	case c.slot <- struct{}{}:
+	case <-ctx.Done():
+		return routing.User{}, ctx.Err()
+	}
+	u, err := auth.Authenticate(ctx, username, password)
+	<-c.slot
+	if err != nil {
+		return routing.User{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.good) >= maxGoodCredentials {
+		for k := range c.good {
+			delete(c.good, k)
+			if len(c.good) < maxGoodCredentials*9/10 {
+				break
+			}
+		}
+	}
+	c.good[key] = goodCredential{userID: u.ID, hash: u.PasswordHash, expires: c.now().Add(c.ttl)}
+	return u, nil
+}

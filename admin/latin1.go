@@ -1,0 +1,81 @@
+package admin
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// latin1Text appends s to b as XML character data encoded ISO-8859-1:
+// markup characters escaped, characters beyond U+00FF written as numeric
+// character references, and characters XML 1.0 forbids (control
+// characters, invalid UTF-8) replaced by U+FFFD so that the document
+// always parses.
+func latin1Text(b *strings.Builder, s string) {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '"':
+			b.WriteString("&quot;")
+		case r == '\'':
+			b.WriteString("&apos;")
+		case r == utf8.RuneError && size == 1, !xmlChar(r):
+			b.WriteString("&#65533;")
+		case r < 0x80:
+			b.WriteByte(byte(r))
+		case r <= 0xFF:
+			b.WriteByte(byte(r)) // the ISO-8859-1 byte of the character
+		default:
+			b.WriteString("&#")
+			b.WriteString(strconv.Itoa(int(r)))
+			b.WriteByte(';')
+		}
+	}
+}
+
+// xmlChar reports whether XML 1.0 allows r in a document.
+func xmlChar(r rune) bool {
+	switch {
+	case r == '\t', r == '\n', r == '\r':
+		return true
+	case r < 0x20:
+		return false
+	case r >= 0x7F && r <= 0x9F:
+		// Allowed by XML but C1 controls in ISO-8859-1: never meant as text.
+		return false
+	case r >= 0xD800 && r <= 0xDFFF, r == 0xFFFE, r == 0xFFFF:
+		return false
+	}
+	return r <= utf8.MaxRune
+}
+
+// truncateRunes cuts s to at most n characters.
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i := 0
+	for range n {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s[:i]
+}
+
+// latin1ToUTF8 decodes ISO-8859-1 bytes: each byte is the character of the
+// same number.
+func latin1ToUTF8(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) * 2)
+	for i := 0; i < len(s); i++ {
+		b.WriteRune(rune(s[i]))
+	}
+	return b.String()
+}

@@ -1,0 +1,163 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/phonediversions/phonediversions/routing"
+)
+
+// Route labels of the endpoints that are not logged at info level.
+const (
+	routeHealth  = "/healthz"
+	routeReady   = "/readyz"
+	routeMetrics = "/metrics"
+)
+
+// Telephony is a snapshot of the counters the call handler and the media
+// engine keep; the metrics endpoint reads it at each scrape.
+type Telephony struct {
+	// CallsStarted and CallsRejected count INVITEs that started a call and
+	// INVITEs refused.
+	CallsStarted, CallsRejected uint64
+	// Outcomes counts ended calls by report status.
+	Outcomes map[routing.Status]uint64
+	// ActiveCalls are the calls in progress.
+	ActiveCalls int
+	// Streams are the announcement and tone streams playing.
+	Streams int64
+	// RTP packets sent, received, sent late, skipped frames, and packets
+	// dropped (malformed, stray source).
+	RTPSent, RTPReceived, RTPLate, RTPSkipped, RTPDropped uint64
+	// Lateness of announcement packets against their deadline, and the
+	// relay's delay from reading a packet to writing it.
+	Lateness, RelayDelay Histogram
+}
+
+// Histogram is a distribution of durations in equal buckets:
+// Counts[i] holds those in [i·Bucket, (i+1)·Bucket), the last one all
+// beyond.
+type Histogram struct {
+	Bucket time.Duration
+	Counts []uint64
+}
+
+// latencyBuckets are the upper bounds (seconds) the exported histograms
+// have; each is a multiple of the engine's bucket width.
+var latencyBuckets = []float64{0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05, 0.1}
+
+// constHistogram folds h into latencyBuckets. The sum is estimated from
+// bucket midpoints: the engine keeps counts, not a sum.
+func constHistogram(desc *prometheus.Desc, h Histogram) prometheus.Metric {
+	cum := make(map[float64]uint64, len(latencyBuckets))
+	var count uint64
+	var sum float64
+	for i, c := range h.Counts {
+		if c == 0 {
+			continue
+		}
+		lo := time.Duration(i) * h.Bucket
+		count += c
+		sum += float64(c) * (lo + h.Bucket/2).Seconds()
+		for _, b := range latencyBuckets {
+			if i < len(h.Counts)-1 && (lo+h.Bucket).Seconds() <= b+1e-12 {
+				cum[b] += c
+			}
+		}
+	}
+	return prometheus.MustNewConstHistogram(desc, count, sum, cum)
+}
+
+// metrics are the HTTP module's own counters and the collector that
+// reads the rest of the program at scrape time.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	s        *Server
+
+	switches, calls, outcomes, rejected, active, streams *prometheus.Desc
+	rtp, lateness, relay                                 *prometheus.Desc
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry(), s: s,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phonediversions_http_requests_total",
+			Help: "HTTP requests answered, by route and status."}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "phonediversions_http_request_duration_seconds",
+			Help: "Time to answer HTTP requests, by route.", Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}},
+			[]string{"route"}),
+		switches: prometheus.NewDesc("phonediversions_switches_total", "Diversion switches, by channel.", []string{"channel"}, nil),
+		calls:    prometheus.NewDesc("phonediversions_calls_total", "Calls started (INVITEs accepted for handling).", nil, nil),
+		outcomes: prometheus.NewDesc("phonediversions_calls_ended_total", "Calls ended, by the outcome the report records.", []string{"outcome"}, nil),
+		rejected: prometheus.NewDesc("phonediversions_calls_rejected_total", "INVITEs refused (403, 404, 482, 503, ...).", nil, nil),
+		active:   prometheus.NewDesc("phonediversions_active_calls", "Calls in progress.", nil, nil),
+		streams:  prometheus.NewDesc("phonediversions_announcement_streams", "Announcement and tone streams playing.", nil, nil),
+		rtp:      prometheus.NewDesc("phonediversions_rtp_packets_total", "RTP packets, by kind: sent, received, late (sent more than 5 ms after their deadline), skipped (frames skipped to catch up), dropped (malformed or from a stray source).", []string{"kind"}, nil),
+		lateness: prometheus.NewDesc("phonediversions_rtp_lateness_seconds", "Send time of announcement packets after their deadline.", nil, nil),
+		relay:    prometheus.NewDesc("phonediversions_relay_delay_seconds", "Time from reading a relayed RTP packet to writing it on the other leg.", nil, nil),
+	}
+	m.reg.MustRegister(m.requests, m.duration, m,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe counts one answered request.
+func (m *metrics) observe(route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.switches, m.calls, m.outcomes, m.rejected, m.active, m.streams, m.rtp, m.lateness, m.relay} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: it reads the counters the
+// routing service, the call handler and the media engine keep.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	for c, n := range m.s.svc.SwitchCounts() {
+		ch <- prometheus.MustNewConstMetric(m.switches, prometheus.CounterValue, float64(n), string(c))
+	}
+	if m.s.probes.Telephony == nil {
+		return
+	}
+	t := m.s.probes.Telephony()
+	ch <- prometheus.MustNewConstMetric(m.calls, prometheus.CounterValue, float64(t.CallsStarted))
+	ch <- prometheus.MustNewConstMetric(m.rejected, prometheus.CounterValue, float64(t.CallsRejected))
+	for st, n := range t.Outcomes {
+		ch <- prometheus.MustNewConstMetric(m.outcomes, prometheus.CounterValue, float64(n), string(st))
+	}
+	ch <- prometheus.MustNewConstMetric(m.active, prometheus.GaugeValue, float64(t.ActiveCalls))
+	ch <- prometheus.MustNewConstMetric(m.streams, prometheus.GaugeValue, float64(t.Streams))
+	for kind, n := range map[string]uint64{"sent": t.RTPSent, "received": t.RTPReceived, "late": t.RTPLate,
+		"skipped": t.RTPSkipped, "dropped": t.RTPDropped} {
+		ch <- prometheus.MustNewConstMetric(m.rtp, prometheus.CounterValue, float64(n), kind)
+	}
+	if t.Lateness.Bucket > 0 {
+		ch <- constHistogram(m.lateness, t.Lateness)
+	}
+	if t.RelayDelay.Bucket > 0 {
+		ch <- constHistogram(m.relay, t.RelayDelay)
+	}
+}
+
+// handler serves /metrics to the networks allowed to read it.
+func (m *metrics) handler() http.Handler {
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info(r).route = routeMetrics
+		if !m.s.cfg.MetricsNetworks.Contains(clientAddr(r)) {
+			http.Error(w, "metrics are not open to this address", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,136 @@
+package admin_test
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/phonediversions/phonediversions/admin"
+	"github.com/phonediversions/phonediversions/routing"
+)
+
+func TestMetrics(t *testing.T) {
+	lateness := admin.Histogram{Bucket: 100 * time.Microsecond, Counts: make([]uint64, 1001)}
+	lateness.Counts[3] = 90   // 0.3–0.4 ms
+	lateness.Counts[70] = 10  // 7.0–7.1 ms
+	lateness.Counts[1000] = 1 // beyond 100 ms
+	f := newFixture(t, func(f *fixture) {
+		f.probes.Telephony = func() admin.Telephony {
+			return admin.Telephony{CallsStarted: 42, CallsRejected: 2, ActiveCalls: 3, Streams: 5,
+				Outcomes: map[routing.Status]uint64{routing.StatusConnected: 30, routing.StatusCancelled: 9},
+				RTPSent:  1000, RTPLate: 11, Lateness: lateness}
+		}
+	})
+	g := f.group("Front Desk", "1022", "")
+	f.post("/Rest/toggleDiversion", url.Values{"groupId": {strconv.FormatInt(g.ID, 10)}})
+	f.get("/phone?groupID=" + strconv.FormatInt(g.ID, 10))
+	r := f.get("/metrics")
+	if r.status != 200 {
+		t.Fatalf("metrics: %d", r.status)
+	}
+	for _, want := range []string{
+		`phonediversions_switches_total{channel="rest"} 1`,
+		`phonediversions_switches_total{channel="phone"} 1`,
+		`phonediversions_switches_total{channel="web"} 0`,
+		`phonediversions_http_requests_total{code="200",route="/Rest/toggleDiversion"} 1`,
+		`phonediversions_http_requests_total{code="200",route="/phone"} 1`,
+		`phonediversions_calls_total 42`,
+		`phonediversions_calls_rejected_total 2`,
+		`phonediversions_calls_ended_total{outcome="Connected"} 30`,
+		`phonediversions_active_calls 3`,
+		`phonediversions_announcement_streams 5`,
+		`phonediversions_rtp_packets_total{kind="late"} 11`,
+		`phonediversions_rtp_lateness_seconds_bucket{le="0.0005"} 90`,
+		`phonediversions_rtp_lateness_seconds_bucket{le="0.005"} 90`,
+		`phonediversions_rtp_lateness_seconds_bucket{le="0.01"} 100`,
+		`phonediversions_rtp_lateness_seconds_bucket{le="0.1"} 100`,
+		`phonediversions_rtp_lateness_seconds_bucket{le="+Inf"} 101`,
+		`process_resident_memory_bytes`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(r.body, want+"\n") && !strings.Contains(r.body, want+" ") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if r := f.do(client("127.0.0.2"), "GET", "/metrics", nil); r.status != 403 {
+		t.Errorf("metrics from 127.0.0.2: %d, want 403", r.status)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	var sipDown atomic.Bool
+	f := newFixture(t, func(f *fixture) {
+		f.probes.SIPReady = func() error {
+			if sipDown.Load() {
+				return errors.New("not listening")
+			}
+			return nil
+		}
+	})
+	other := client("127.0.0.2")
+	if r := f.do(other, "GET", "/healthz", nil); r.status != 200 || r.body != "ok\n" {
+		t.Errorf("healthz: %d %q", r.status, r.body)
+	}
+	if r := f.do(other, "GET", "/readyz", nil); r.status != 200 {
+		t.Errorf("readyz: %d %q", r.status, r.body)
+	}
+	sipDown.Store(true)
+	if r := f.get("/readyz"); r.status != 503 || !strings.Contains(r.body, "not listening") {
+		t.Errorf("readyz without SIP: %d %q", r.status, r.body)
+	}
+	sipDown.Store(false)
+	f.srv.SetDraining()
+	if r := f.get("/readyz"); r.status != 503 || !strings.Contains(r.body, "stopping") {
+		t.Errorf("readyz while stopping: %d %q", r.status, r.body)
+	}
+	if r := f.get("/healthz"); r.status != 200 {
+		t.Errorf("healthz while stopping: %d", r.status)
+	}
+	// The database closed: not ready.
+	f2 := newFixture(t)
+	f2.db.Close()
+	if r := f2.get("/readyz"); r.status != 503 || !strings.Contains(r.body, "database") {
+		t.Errorf("readyz without database: %d %q", r.status, r.body)
+	}
+}
+
+func TestHealthNetworks(t *testing.T) {
+	f := newFixture(t, func(f *fixture) { f.cfg.HealthNetworks = admin.Networks{prefix("127.0.0.1/32")} })
+	if r := f.do(client("127.0.0.2"), "GET", "/healthz", nil); r.status != 403 {
+		t.Errorf("healthz from outside: %d", r.status)
+	}
+}
+
+// TestServeTLS answers over HTTPS with the certificate given.
+func TestServeTLS(t *testing.T) {
+	// httptest's own certificate (for 127.0.0.1) and a client trusting it.
+	ts := httptest.NewTLSServer(http.NotFoundHandler())
+	cert, c := ts.TLS.Certificates[0], ts.Client()
+	ts.Close()
+	f := newFixture(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := admin.New(f.cfg, f.svc, admin.Probes{}, zerolog.Nop())
+	go srv.Serve(l, &tls.Config{Certificates: []tls.Certificate{cert}})
+	defer srv.Shutdown(ctx)
+	resp, err := c.Get("https://" + l.Addr().String() + "/Rest/listGroups")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("over TLS: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
+}
