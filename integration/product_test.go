@@ -89,7 +89,7 @@ func startProduct(t *testing.T, setup setupFunc, nextHop string) *product {
 	}
 	p := &product{t: t}
 	p.cmd = exec.Command(binary, "--data-dir", dataDir, "--log-format", "json", "--sip-addr", "127.0.0.1",
-		"--sip-udp-port", "0", "--sip-tcp-port", "0", "--rtp-addr", "127.0.0.1",
+		"--sip-udp-port", "0", "--sip-tcp-port", "0", "--rtp-addr", "127.0.0.1", "--http-addr", "127.0.0.1:0",
 		"--rtp-port-min", fmt.Sprint(rtpMin), "--rtp-port-max", fmt.Sprint(rtpMax),
 		"--sip-next-hop", nextHop, "--ring-timeout", "2s", "--drain-timeout", "5s", "--max-calls", "5000")
 	p.cmd.Env = append(os.Environ(), "PHONEDIVERSIONS_ADMIN_PASSWORD=integration-secret")

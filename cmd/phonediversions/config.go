@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -52,6 +53,17 @@ type Config struct {
 	DebugAddr        string
 	MemoryLimit      int64
 	GCPercent        int
+
+	HTTPAddr        string
+	PublicURL       *url.URL
+	HTTPTLSCert     string
+	HTTPTLSKey      string
+	RESTLocalExempt bool
+	RESTTrusted     []netip.Prefix
+	PhoneNetworks   []netip.Prefix
+	HealthNetworks  []netip.Prefix
+	MetricsNetworks []netip.Prefix
+	TimeZone        *time.Location
 }
 
 // setting describes one key: its name in the file, its flag and its
@@ -120,6 +132,36 @@ func optionalIP(dst func(*Config) *netip.Addr) func(*Config, string) error {
 		}
 		return ipAddr(dst)(c, v)
 	}
+}
+
+// publicURL reads an absolute http or https URL without query; empty
+// leaves it to be derived from the listener.
+func publicURL(c *Config, v string) error {
+	if v == "" {
+		c.PublicURL = nil
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("must be an absolute http or https URL such as http://192.0.2.10:8080, without query")
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	c.PublicURL = u
+	return nil
+}
+
+// timeZone reads an IANA time zone name; empty is the server's own.
+func timeZone(c *Config, v string) error {
+	if v == "" || v == "Local" {
+		c.TimeZone = time.Local
+		return nil
+	}
+	loc, err := time.LoadLocation(v)
+	if err != nil {
+		return fmt.Errorf("must be a time zone name such as Europe/Zurich or America/New_York")
+	}
+	c.TimeZone = loc
+	return nil
 }
 
 func boolean(dst func(*Config) *bool) func(*Config, string) error {
@@ -232,6 +274,26 @@ func settings() []setting {
 			integer(0, 1<<20, func(c *Config, n int64) { c.MemoryLimit = n })},
 		{"debug_addr", "", "host:port of the Go profiler (/debug/pprof/) for diagnosing the program; empty: off. Keep it on 127.0.0.1",
 			hostPort(func(c *Config) *string { return &c.DebugAddr })},
+		{"http_addr", ":8080", "host:port of the web page, REST API and phone service; port 0 picks a free one; empty: no HTTP",
+			hostPort(func(c *Config) *string { return &c.HTTPAddr })},
+		{"public_url", "", "URL people and phones reach the HTTP server at, for phone service URLs and links; empty: derived from http_addr and this machine's address",
+			publicURL},
+		{"http_tls_cert", "", "PEM certificate (chain) file for HTTPS; empty: plain HTTP",
+			str(func(c *Config) *string { return &c.HTTPTLSCert })},
+		{"http_tls_key", "", "PEM private key file for HTTPS",
+			str(func(c *Config) *string { return &c.HTTPTLSKey })},
+		{"rest_local_exempt", "true", "requests from the local host (127.0.0.1, ::1) use the REST API without signing in",
+			boolean(func(c *Config) *bool { return &c.RESTLocalExempt })},
+		{"rest_trusted", "", "further networks whose requests use the REST API without signing in, comma-separated",
+			prefixes(func(c *Config) *[]netip.Prefix { return &c.RESTTrusted })},
+		{"phone_networks", "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", "networks the Cisco IP phones live on: they may use the phone service (others get 403)",
+			prefixes(func(c *Config) *[]netip.Prefix { return &c.PhoneNetworks })},
+		{"health_networks", "0.0.0.0/0,::/0", "networks that may read /healthz and /readyz",
+			prefixes(func(c *Config) *[]netip.Prefix { return &c.HealthNetworks })},
+		{"metrics_networks", "127.0.0.0/8,::1", "networks that may read /metrics",
+			prefixes(func(c *Config) *[]netip.Prefix { return &c.MetricsNetworks })},
+		{"time_zone", "", "time zone of report times given without an offset (e.g. Europe/Zurich); empty: the server's",
+			timeZone},
 	}
 }
 
@@ -321,6 +383,9 @@ func ParseConfig(args []string, getenv func(string) string, stdout io.Writer) (C
 	})
 	if flagErr != nil {
 		return c, flagErr
+	}
+	if (c.HTTPTLSCert == "") != (c.HTTPTLSKey == "") {
+		return c, fmt.Errorf("http_tls_cert and http_tls_key go together: set both or neither")
 	}
 	if (c.SIPTLSCert == "") != (c.SIPTLSKey == "") {
 		return c, fmt.Errorf("sip_tls_cert and sip_tls_key go together: set both or neither")

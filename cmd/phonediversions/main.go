@@ -13,16 +13,21 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 	"time"
+	_ "time/tzdata" // time_zone works where the system has no zone database
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/phonediversions/phonediversions/admin"
 	"github.com/phonediversions/phonediversions/media"
 	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
@@ -82,7 +87,11 @@ type Main struct {
 	Prompts *prompts.Library
 	Media   *media.Engine
 	SIP     *sip.Server
-	debug   *http.Server
+	HTTP    *admin.Server
+	// HTTPAddr is the address the HTTP listener is bound to.
+	HTTPAddr net.Addr
+	debug    *http.Server
+	httpDone chan error
 }
 
 // NewMain returns a program with the configuration, writing what people
@@ -144,6 +153,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.startSIP(); err != nil {
 		return err
 	}
+	if m.Config.HTTPAddr != "" {
+		if err := m.startHTTP(); err != nil {
+			return err
+		}
+	}
 	if m.Config.DebugAddr != "" {
 		if err := m.startDebug(); err != nil {
 			return err
@@ -160,7 +174,13 @@ func (m *Main) Run(ctx context.Context) error {
 				m.Config.AdminUsername, pw)
 		}
 	}
-	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.DatabasePath()).
+	httpAddr := ""
+	if m.HTTP != nil {
+		httpAddr = m.HTTPAddr.String()
+		m.Log.Info().Str("url", m.HTTP.PublicURL("/", nil)).Str("rest", m.HTTP.PublicURL("/Rest/listGroups", nil)).
+			Str("phone_service", m.HTTP.PhoneServiceURL(0)).Msg("web page, REST API and phone service")
+	}
+	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.DatabasePath()).Str("http", httpAddr).
 		Str("rtp", fmt.Sprintf("%s:%d-%d", m.Config.RTPAddr, m.Config.RTPPortMin, m.Config.RTPPortMax)).
 		Int("sip_udp", m.SIP.UDPPort()).Int("sip_tcp", m.SIP.TCPPort()).Int("sip_tls", m.SIP.TLSPort()).Str("next_hop", m.Config.SIPNextHop).Msg("ready")
 	return nil
@@ -171,6 +191,9 @@ func (m *Main) Close() error {
 	if m.debug != nil {
 		m.debug.Close()
 	}
+	if m.HTTP != nil {
+		m.HTTP.SetDraining() // readiness answers 503 from now on
+	}
 	if m.SIP != nil {
 		if n := m.SIP.ActiveCalls(); n > 0 {
 			m.Log.Info().Int("calls", n).Dur("within", m.Config.DrainTimeout).Msg("refusing new calls; waiting for the calls in progress")
@@ -179,6 +202,17 @@ func (m *Main) Close() error {
 		m.SIP.Drain(ctx)
 		cancel()
 		m.SIP.Close()
+	}
+	if m.HTTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+		if err := m.HTTP.Shutdown(ctx); err != nil {
+			m.Log.Warn().Err(err).Msg("HTTP requests still in progress were cut off")
+		}
+		cancel()
+		if err := <-m.httpDone; err != nil {
+			m.Log.Error().Err(err).Msg("HTTP server")
+		}
+		m.HTTP = nil
 	}
 	if m.Media != nil {
 		st := m.Media.Stats()
@@ -240,6 +274,95 @@ func (m *Main) startSIP() error {
 	// The listeners outlive the signal that stops the program: the drain
 	// still sends BYEs through them.
 	return m.SIP.Listen(context.Background())
+}
+
+// httpShutdownTimeout bounds the wait for HTTP requests in progress on stop.
+const httpShutdownTimeout = 5 * time.Second
+
+// startHTTP starts the web page, REST API, phone service, metrics and
+// health on the HTTP listener.
+func (m *Main) startHTTP() error {
+	c := m.Config
+	l, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http_addr: %w", err)
+	}
+	var tlsConf *tls.Config
+	if c.HTTPTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.HTTPTLSCert, c.HTTPTLSKey)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("http_tls_cert/http_tls_key: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	m.HTTPAddr = l.Addr()
+	public := c.PublicURL
+	if public == nil {
+		public = derivePublicURL(l.Addr().(*net.TCPAddr), tlsConf != nil, c.SIPAdvertiseAddr)
+	}
+	m.HTTP = admin.New(admin.Config{
+		PublicURL: public, LocalExempt: c.RESTLocalExempt, Trusted: c.RESTTrusted,
+		PhoneNetworks: c.PhoneNetworks, HealthNetworks: c.HealthNetworks, MetricsNetworks: c.MetricsNetworks,
+		Location: c.TimeZone,
+	}, m.Service, admin.Probes{Telephony: m.telephony, SIPReady: m.SIP.Ready}, m.Log.With().Str("component", "http").Logger())
+	m.httpDone = make(chan error, 1)
+	go func() { m.httpDone <- m.HTTP.Serve(l, tlsConf) }()
+	return nil
+}
+
+// derivePublicURL is the URL phones and people reach the listener at when
+// public_url is not set: the listener's own address, or when it listens
+// on every address, the SIP advertised address or this machine's first
+// non-loopback address.
+func derivePublicURL(addr *net.TCPAddr, tls bool, advertise netip.Addr) *url.URL {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	ip, _ := netip.AddrFromSlice(addr.IP)
+	ip = ip.Unmap()
+	if !ip.IsValid() || ip.IsUnspecified() {
+		ip = advertise
+	}
+	if !ip.IsValid() || ip.IsUnspecified() {
+		ip = firstHostAddr()
+	}
+	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(ip.String(), strconv.Itoa(addr.Port))}
+}
+
+// firstHostAddr returns the first global unicast IPv4 address of an
+// interface that is up, else 127.0.0.1.
+func firstHostAddr() netip.Addr {
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap().Is4() && ip.IsGlobalUnicast() {
+					return ip.Unmap()
+				}
+			}
+		}
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+// telephony reads the counters of the call handler and the media engine
+// for the metrics endpoint.
+func (m *Main) telephony() admin.Telephony {
+	st, ms := m.SIP.Stats(), m.Media.Stats()
+	return admin.Telephony{
+		CallsStarted: st.Calls.Load(), CallsRejected: st.Rejected.Load(), Outcomes: st.Ended(),
+		ActiveCalls: m.SIP.ActiveCalls(), Streams: ms.ActiveStreams,
+		RTPSent: ms.PacketsSent, RTPReceived: ms.PacketsReceived, RTPLate: ms.LatePackets,
+		RTPSkipped: ms.SkippedFrames, RTPDropped: ms.DroppedPackets,
+		Lateness:   admin.Histogram{Bucket: ms.Lateness.Bucket, Counts: ms.Lateness.Counts},
+		RelayDelay: admin.Histogram{Bucket: ms.RelayDelay.Bucket, Counts: ms.RelayDelay.Counts},
+	}
 }
 
 // generatePassword returns 26 random base32 characters (130 bits).

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +26,7 @@ var ctx = context.Background()
 func testConfig(t *testing.T, dataDir string) Config {
 	t.Helper()
 	cfg, err := ParseConfig([]string{"--data-dir", dataDir, "--log-format", "json", "--sip-addr", "127.0.0.1",
-		"--sip-udp-port", "0", "--sip-tcp-port", "0"}, func(string) string { return "" }, &bytes.Buffer{})
+		"--sip-udp-port", "0", "--sip-tcp-port", "0", "--http-addr", "127.0.0.1:0"}, func(string) string { return "" }, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +218,20 @@ func TestParseConfig(t *testing.T) {
 		{name: "TLS key without certificate", args: []string{"--sip-tls-key", "key.pem"}, wantErr: "set both or neither"},
 		{name: "bad trusted network", args: []string{"--sip-trusted", "the office"}, wantErr: "--sip-trusted: \"the office\" is neither"},
 		{name: "next hop without port", args: []string{"--sip-next-hop", "pbx.example"}, wantErr: "--sip-next-hop: must be host:port"},
+		{name: "HTTP settings", args: []string{"--http-addr", "127.0.0.1:9000", "--public-url", "https://pd.example.net/diversions/",
+			"--rest-local-exempt", "false", "--phone-networks", "10.1.0.0/16", "--time-zone", "America/New_York"},
+			want: func(c Config) bool {
+				return c.HTTPAddr == "127.0.0.1:9000" && c.PublicURL.String() == "https://pd.example.net/diversions" && !c.RESTLocalExempt &&
+					len(c.PhoneNetworks) == 1 && c.TimeZone.String() == "America/New_York"
+			}},
+		{name: "HTTP defaults", want: func(c Config) bool {
+			return c.HTTPAddr == ":8080" && c.PublicURL == nil && c.RESTLocalExempt && len(c.PhoneNetworks) == 6 &&
+				len(c.MetricsNetworks) == 2 && c.TimeZone == time.Local
+		}},
+		{name: "public URL with query", args: []string{"--public-url", "http://pd.example.net/?x=1"}, wantErr: "--public-url: must be an absolute http or https URL"},
+		{name: "public URL relative", args: []string{"--public-url", "pd.example.net:8080"}, wantErr: "--public-url: must be an absolute"},
+		{name: "unknown time zone", args: []string{"--time-zone", "Mars/Olympus"}, wantErr: "--time-zone: must be a time zone name"},
+		{name: "HTTP certificate without key", args: []string{"--http-tls-cert", "c.pem"}, wantErr: "http_tls_cert and http_tls_key go together"},
 		{name: "bad duration", file: "announcement_max_duration = forever\n", args: []string{"--config", file}, wantErr: "pd.conf:1: announcement_max_duration: must be a positive duration"},
 	}
 	for _, tt := range tests {
@@ -328,5 +344,60 @@ func TestSignalsStopCleanly(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "phonediversions.db")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMainServesHTTP starts the program, switches a group through the
+// REST API on its HTTP listener, reads readiness and metrics, and stops:
+// the switch is on disk for the next start.
+func TestMainServesHTTP(t *testing.T) {
+	dataDir := t.TempDir()
+	var logs bytes.Buffer
+	m := NewMain(testConfig(t, dataDir), io.Discard, &logs)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + m.HTTPAddr.String()
+	g, err := m.Service.CreateGroup(ctx, routing.Actor{Name: "admin"}, routing.ChannelWeb, routing.Group{Name: "Front Desk", Destination: "1022"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("POST", fmt.Sprintf("/Rest/setDiversion?groupId=%d&state=ON", g.ID)); code != 200 || !strings.Contains(body, "<State>ON</State>") {
+		t.Fatalf("setDiversion: %d %s", code, body)
+	}
+	if code, _ := get("GET", "/readyz"); code != 200 {
+		t.Errorf("readyz: %d", code)
+	}
+	if code, body := get("GET", "/metrics"); code != 200 || !strings.Contains(body, `phonediversions_switches_total{channel="rest"} 1`) ||
+		!strings.Contains(body, "phonediversions_active_calls 0") {
+		t.Errorf("metrics: %d %s", code, body)
+	}
+	if !strings.Contains(logs.String(), `"phone_service":"http://127.0.0.1:`) {
+		t.Errorf("the start does not tell the phone service URL: %s", logs.String())
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("the HTTP listener still answers after Close")
+	}
+	m = NewMain(testConfig(t, dataDir), io.Discard, io.Discard)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got, err := m.Service.Group(ctx, g.ID); err != nil || !got.On {
+		t.Fatalf("after restart: %+v %v", got, err)
 	}
 }
