@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,12 +59,31 @@ const xmlProlog = `<?xml version="1.0" encoding="iso-8859-1" ?>` + "\n"
 // XML writes the envelope as ISO-8859-1 XML, two spaces per level.
 func (e envelope) XML() string {
 	var b strings.Builder
+	b.Grow(256 + e.size())
 	b.WriteString(xmlProlog)
 	b.WriteString("<Callisto>\n")
 	writeXML(&b, leaf("Request", e.request), 1)
 	writeXML(&b, e.response(), 1)
 	b.WriteString("</Callisto>\n")
 	return b.String()
+}
+
+// size estimates the length of the answer, so that it is written into
+// one buffer rather than a growing one.
+func (e envelope) size() int {
+	n := 0
+	for _, c := range e.data {
+		n += c.size()
+	}
+	return n
+}
+
+func (n node) size() int {
+	s := 2*len(n.name) + 16 + len(n.text)
+	for _, c := range n.children {
+		s += c.size()
+	}
+	return s
 }
 
 // response is the Response element of the envelope.
@@ -79,8 +99,11 @@ func (e envelope) response() node {
 	}
 }
 
+// indents are the leading spaces of each depth of the envelope.
+const indents = "                "
+
 func writeXML(b *strings.Builder, n node, depth int) {
-	indent := strings.Repeat("  ", depth)
+	indent := indents[:min(2*depth, len(indents))]
 	b.WriteString(indent)
 	b.WriteByte('<')
 	b.WriteString(n.name)
@@ -103,6 +126,7 @@ func writeXML(b *strings.Builder, n node, depth int) {
 // in UTF-8, keeping the order of the XML.
 func (e envelope) JSON() string {
 	var b strings.Builder
+	b.Grow(256 + e.size())
 	b.WriteString(`{"Request":`)
 	writeJSONString(&b, e.request)
 	b.WriteString(`,"Response":`)
@@ -152,6 +176,12 @@ func writeJSONValue(b *strings.Builder, n node) {
 // writeJSONString writes s as a JSON string; <, > and & stay as they are
 // (the answer is never embedded in HTML).
 func writeJSONString(b *strings.Builder, s string) {
+	if plainASCII(s) {
+		b.WriteByte('"')
+		b.WriteString(s)
+		b.WriteByte('"')
+		return
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -179,5 +209,5 @@ func (e envelope) write(w http.ResponseWriter, status int, asJSON bool) {
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	_, _ = io.WriteString(w, body)
 }

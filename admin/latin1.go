@@ -12,6 +12,10 @@ import (
 // characters, invalid UTF-8) replaced by U+FFFD so that the document
 // always parses.
 func latin1Text(b *strings.Builder, s string) {
+	if plainASCII(s) {
+		b.WriteString(s)
+		return
+	}
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
@@ -38,6 +42,18 @@ func latin1Text(b *strings.Builder, s string) {
 			b.WriteByte(';')
 		}
 	}
+}
+
+// plainASCII reports whether s is printable ASCII without markup
+// characters: written as it is in ISO-8859-1, UTF-8, XML and JSON.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7F, c == '&', c == '<', c == '>', c == '"', c == '\'', c == '\\':
+			return false
+		}
+	}
+	return true
 }
 
 // xmlChar reports whether XML 1.0 allows r in a document.

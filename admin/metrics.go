@@ -49,7 +49,7 @@ type Histogram struct {
 
 // latencyBuckets are the upper bounds (seconds) the exported histograms
 // have; each is a multiple of the engine's bucket width.
-var latencyBuckets = []float64{0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05, 0.1}
+var latencyBuckets = []float64{0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.01, 0.02, 0.05, 0.1}
 
 // constHistogram folds h into latencyBuckets. The sum is estimated from
 // bucket midpoints: the engine keeps counts, not a sum.

@@ -45,6 +45,8 @@ type product struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	sipPort int
+	// httpBase is the URL of the product's HTTP listener.
+	httpBase string
 	mu      sync.Mutex
 	lines   []map[string]any
 	logDone chan struct{} // closed when the log stream ends
@@ -123,6 +125,7 @@ func startProduct(t *testing.T, setup setupFunc, nextHop string) *product {
 			p.lines = append(p.lines, m)
 			p.mu.Unlock()
 			if m["message"] == "ready" {
+				p.httpBase = "http://" + fmt.Sprint(m["http"])
 				ready <- int(m["sip_udp"].(float64))
 			}
 		}

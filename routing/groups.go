@@ -3,16 +3,35 @@ package routing
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
-// Groups returns the groups matching f, ordered by name.
+// Groups returns the groups matching f, ordered by name. The list of
+// every group is kept between changes.
 func (s *Service) Groups(ctx context.Context, f GroupFilter) ([]Group, error) {
+	all := f == GroupFilter{}
+	s.cacheMu.Lock()
+	gen, cached := s.gen, s.groups
+	s.cacheMu.Unlock()
+	if all && cached != nil {
+		return slices.Clone(cached), nil
+	}
 	var out []Group
 	err := s.view(ctx, func(tx Tx) error {
 		var err error
 		out, err = tx.Groups(f)
 		return err
 	})
+	if err == nil && all {
+		s.cacheMu.Lock()
+		if s.gen == gen {
+			s.groups = slices.Clip(slices.Clone(out))
+			if s.groups == nil {
+				s.groups = []Group{}
+			}
+		}
+		s.cacheMu.Unlock()
+	}
 	return out, err
 }
 

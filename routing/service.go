@@ -20,6 +20,14 @@ type Service struct {
 	changing sync.Mutex
 	feed     Feed
 	switches [len(channels)]atomic.Uint64
+
+	// groups caches the list of every group, which the REST API and the
+	// web page read far more often than it changes. Every committed change
+	// drops it; gen counts the changes, so that a list read while a change
+	// committed is not kept.
+	cacheMu sync.Mutex
+	gen     uint64
+	groups  []Group
 }
 
 // Option configures a Service.
@@ -54,6 +62,10 @@ func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
 	if err != nil {
 		return err
 	}
+	s.cacheMu.Lock()
+	s.gen++
+	s.groups = nil
+	s.cacheMu.Unlock()
 	for _, e := range rt.entries {
 		if e.Action == ActionDiversion {
 			s.switches[channelIndex(e.Channel)].Add(1)
