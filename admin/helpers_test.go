@@ -44,7 +44,7 @@ func (c *clock) Now() time.Time {
 // fixture is a real SQLite file, the routing service over it and the HTTP
 // module serving on a loopback port.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	db    *sqlite.DB
 	svc   *routing.Service
 	srv   *admin.Server
@@ -87,7 +87,7 @@ func mustZone(name string) *time.Location {
 }
 
 // newFixture starts the HTTP module; edit changes its settings first.
-func newFixture(t *testing.T, edit ...func(*fixture)) *fixture {
+func newFixture(t testing.TB, edit ...func(*fixture)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: newClock(), logs: &syncBuffer{}}
 	f.db = sqlite.New(filepath.Join(t.TempDir(), "pd.db"))
