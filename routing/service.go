@@ -28,6 +28,9 @@ type Service struct {
 	cacheMu sync.Mutex
 	gen     uint64
 	groups  []Group
+
+	dummyOnce sync.Once
+	dummy     []byte
 }
 
 // Option configures a Service.

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"strings"
 	"unicode"
@@ -237,13 +238,13 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 		u, err = tx.UserByUsername(strings.TrimSpace(username))
 		return err
 	})
-	if ErrorCode(err) == ENOTFOUND {
+	if ErrorCode(err) == ENOTFOUND || (err == nil && u.PasswordHash == "") {
+		// Take as long as a wrong password would, so that the time of the
+		// answer does not tell which usernames exist.
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		return User{}, errBadCredentials
 	} else if err != nil {
 		return User{}, err
-	}
-	if u.PasswordHash == "" {
-		return User{}, errBadCredentials
 	}
 	if err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)); err != nil {
 		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
@@ -252,6 +253,14 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 		return User{}, err
 	}
 	return u, nil
+}
+
+// dummyHash is a hash of nothing anyone types, at the service's cost.
+func (s *Service) dummyHash() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = bcrypt.GenerateFromPassword([]byte(rand.Text()), s.hashCost)
+	})
+	return s.dummy
 }
 
 // UsernameOf returns the label ("Display Name, Department") of the user
