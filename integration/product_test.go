@@ -47,9 +47,9 @@ type product struct {
 	sipPort int
 	// httpBase is the URL of the product's HTTP listener.
 	httpBase string
-	mu      sync.Mutex
-	lines   []map[string]any
-	logDone chan struct{} // closed when the log stream ends
+	mu       sync.Mutex
+	lines    []map[string]any
+	logDone  chan struct{} // closed when the log stream ends
 }
 
 // setupFunc prepares the store (and the data folder) before the product
