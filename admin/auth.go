@@ -111,18 +111,21 @@ type Authenticator interface {
 	User(ctx context.Context, id int64) (routing.User, error)
 }
 
-// credentials verifies passwords. A password hash is slow on purpose, so
-// one check at a time runs (a burst of sign-ins takes at most one core
-// from the calls), and a username and password that passed are
-// remembered for a while, keyed by their HMAC under a key of this process,
-// so that a script sending basic authentication with every request costs
-// one hash, not one each. A remembered pair stays good only while the
-// user's password hash is the one it was checked against.
+// credentials verifies passwords. A password hash is slow on purpose
+// (about 55 ms of a core at the default cost), so checks are rationed: one
+// at a time, and no more than hashRate a second on average — a burst of
+// sign-ins from anywhere takes about a ninth of one core, never the calls'
+// share; a check that finds no room within hashWait is answered ETOOMANY. A username and password that passed are remembered for a
+// while, keyed by their HMAC under a key of this process, so that a script
+// sending basic authentication with every request costs one hash, not one
+// each. A remembered pair stays good only while the user's password hash
+// is the one it was checked against.
 type credentials struct {
-	key  []byte
-	ttl  time.Duration
-	now  func() time.Time
-	slot chan struct{}
+	key    []byte
+	ttl    time.Duration
+	now    func() time.Time
+	slot   chan struct{}
+	budget tokenBucket
 
 	mu   sync.Mutex
 	good map[[sha256.Size]byte]goodCredential
@@ -134,6 +137,39 @@ type goodCredential struct {
 	expires time.Time
 }
 
+// The rationing of password checks.
+const (
+	hashRate  = 2.0 // checks a second, on average
+	hashBurst = 6.0 // checks at once after a quiet spell
+	hashWait  = 2 * time.Second
+)
+
+// tokenBucket hands out rate tokens a second, holding up to burst.
+type tokenBucket struct {
+	mu          sync.Mutex
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+}
+
+// reserve takes a token and returns how long to wait before using it;
+// false (and no token taken) when that would be longer than max.
+func (b *tokenBucket) reserve(now time.Time, max time.Duration) (time.Duration, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	wait := time.Duration(0)
+	if b.tokens < 1 {
+		wait = time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+	}
+	if wait > max {
+		return 0, false
+	}
+	b.tokens--
+	return wait, true
+}
+
 // maxGoodCredentials bounds the remembered pairs.
 const maxGoodCredentials = 1000
 
@@ -141,7 +177,8 @@ func newCredentials(ttl time.Duration, now func() time.Time) *credentials {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key) // never fails (crypto/rand)
 	return &credentials{key: key, ttl: ttl, now: now, slot: make(chan struct{}, 1),
-		good: map[[sha256.Size]byte]goodCredential{}}
+		budget: tokenBucket{rate: hashRate, burst: hashBurst, tokens: hashBurst, last: now()},
+		good:   map[[sha256.Size]byte]goodCredential{}}
 }
 
 func (c *credentials) mac(username, password string) [sha256.Size]byte {
@@ -163,6 +200,15 @@ func (c *credentials) verify(ctx context.Context, auth Authenticator, username, 
 		u, err := auth.User(ctx, g.userID)
 		if err == nil && u.PasswordHash == g.hash {
 			return u, nil
+		}
+	}
+	if wait, ok := c.budget.reserve(c.now(), hashWait); !ok {
+		return routing.User{}, &denial{err: routing.Errorf(ETOOMANY, "too many sign-ins at once; try again in a second"), retryAfter: time.Second}
+	} else if wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return routing.User{}, ctx.Err()
 		}
 	}
 	select {

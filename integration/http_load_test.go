@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,6 +93,43 @@ func httpRate(c *http.Client, method, url string, rate int, d time.Duration) (*l
 		}
 		time.Sleep(time.Until(at))
 		wg.Go(func() { l.add(request(c, method, url)) })
+	}
+	wg.Wait()
+	return l, time.Since(start)
+}
+
+// wrongPasswords signs in with a wrong password from workers clients,
+// each request from the next of the addresses 127.0.0.2–127.0.0.251 (so
+// that the limit per address lets each try ten times), for the duration.
+// Every answer counts: 401 and 429 are what an attacker gets.
+func wrongPasswords(url string, workers int, d time.Duration) (*latencies, time.Duration) {
+	clients := make([]*http.Client, 250)
+	for i := range clients {
+		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}}
+		clients[i] = &http.Client{Timeout: 10 * time.Second,
+			Transport: &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: true}}
+	}
+	l := &latencies{}
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for time.Since(start) < d {
+				req := mustRequest("GET", url)
+				req.SetBasicAuth("admin", "not-the-password")
+				t0 := time.Now()
+				resp, err := clients[next.Add(1)%int64(len(clients))].Do(req)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 401 && resp.StatusCode != 429 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				l.add(time.Since(t0), err)
+			}
+		})
 	}
 	wg.Wait()
 	return l, time.Since(start)
@@ -216,7 +255,7 @@ func TestLoadHTTP(t *testing.T) {
 
 	// The same while SIPp places 300 calls per second.
 	needTool(t, "sipp")
-	const rate, seconds = 300, 75
+	const rate, seconds = 300, 90
 	dir := t.TempDir()
 	sipDone := make(chan [2]int, 1)
 	go func() {
@@ -234,6 +273,11 @@ func TestLoadHTTP(t *testing.T) {
 	busy, busyN := latenessP99(b1, b2)
 	report("300 calls/s: toggleDiversion at 200/s", l, d)
 	t.Logf("%-58s RTP lateness p99 %s over %.0f packets", "300 calls/s while 200 toggles/s run:", bucketText(busy), busyN)
+	l, d = wrongPasswords(list, 4, window)
+	b3 := latenessBuckets(t, p.httpBase)
+	attacked, attackedN := latenessP99(b2, b3)
+	t.Logf("%-58s %s", "300 calls/s: wrong passwords from 250 addresses, 4 clients", l.summary(d))
+	t.Logf("%-58s RTP lateness p99 %s over %.0f packets", "300 calls/s while wrong passwords arrive:", bucketText(attacked), attackedN)
 	l, d = httpLoad(c, "GET", list, 1, window)
 	report("300 calls/s: listGroups (1,000 groups), 1 client", l, d)
 	l, d = httpLoad(c, "POST", toggle, 1, window)
@@ -245,6 +289,9 @@ func TestLoadHTTP(t *testing.T) {
 	}
 	if aloneList > 10*time.Millisecond || aloneToggle > 10*time.Millisecond {
 		t.Errorf("p99 alone: listGroups %v, toggleDiversion %v; target under 10 ms", aloneList, aloneToggle)
+	}
+	if attacked > 0.005 {
+		t.Errorf("RTP lateness p99 while wrong passwords arrive: %s; target under 5 ms", bucketText(attacked))
 	}
 	if busy > 0.005 {
 		t.Errorf("RTP lateness p99 while 200 toggles/s run: %s; target under 5 ms", bucketText(busy))
