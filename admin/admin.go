@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/phonediversions/phonediversions/routing"
@@ -146,9 +145,6 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 // Handler returns the server's HTTP handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.handler }
-
-// Registry is the Prometheus registry /metrics serves.
-func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 
 // PublicURL returns the absolute URL of a path on this server.
 func (s *Server) PublicURL(path string, query url.Values) string {

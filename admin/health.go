@@ -10,14 +10,23 @@ import (
 // readyTimeout bounds the readiness checks.
 const readyTimeout = 2 * time.Second
 
-// serveHealth answers 200 while the process serves HTTP at all.
-func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
-	info(r).route = routeHealth
+// healthCheck names the route and answers 403 to an address outside the
+// health networks; it reports whether the handler goes on.
+func (s *Server) healthCheck(w http.ResponseWriter, r *http.Request, route string) bool {
+	info(r).route = route
+	w.Header().Set("Cache-Control", "no-store")
 	if !s.cfg.HealthNetworks.Contains(clientAddr(r)) {
 		http.Error(w, "health is not open to this address", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+// serveHealth answers 200 while the process serves HTTP at all.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	if !s.healthCheck(w, r, routeHealth) {
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintln(w, "ok")
 }
@@ -25,12 +34,9 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 // serveReady answers 200 when the database answers and SIP is listening,
 // 503 with the reason otherwise and while the program is stopping.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	info(r).route = routeReady
-	if !s.cfg.HealthNetworks.Contains(clientAddr(r)) {
-		http.Error(w, "readiness is not open to this address", http.StatusForbidden)
+	if !s.healthCheck(w, r, routeReady) {
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	if err := s.ready(r.Context()); err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return

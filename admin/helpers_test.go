@@ -18,6 +18,7 @@ import (
 
 	"github.com/phonediversions/phonediversions/admin"
 	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/routingtest"
 	"github.com/phonediversions/phonediversions/routing/sqlite"
 )
 
@@ -220,37 +221,8 @@ func (f *fixture) user(username, password string, privs routing.Privileges, line
 	return u
 }
 
-// snapshot is everything the store holds that a request could change.
-type snapshot struct {
-	Groups  []routing.Group
-	Lines   map[int64][]routing.LineInfo
-	Reports int
-	Users   []routing.User
-}
-
-func (f *fixture) snapshot() snapshot {
-	f.t.Helper()
-	var s snapshot
-	var err error
-	if s.Groups, err = f.svc.Groups(ctx, routing.GroupFilter{}); err != nil {
-		f.t.Fatal(err)
-	}
-	s.Lines = map[int64][]routing.LineInfo{}
-	for _, g := range s.Groups {
-		if s.Lines[g.ID], err = f.svc.Lines(ctx, g.ID); err != nil {
-			f.t.Fatal(err)
-		}
-	}
-	page, err := f.svc.Reports(ctx, routing.ReportFilter{Limit: 1})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	s.Reports = page.Total
-	if s.Users, err = f.svc.Users(ctx); err != nil {
-		f.t.Fatal(err)
-	}
-	return s
-}
+// snapshot is everything a user could see in the store.
+func (f *fixture) snapshot() routingtest.Snapshot { return routingtest.Take(f.t, f.svc) }
 
 // lastReport returns the newest report entry.
 func (f *fixture) lastReport() routing.ReportEntry {

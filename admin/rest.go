@@ -327,12 +327,18 @@ func (s *Server) lineWithOwner(ctx context.Context, l routing.Line) (answer, err
 	return linesAnswer(routing.LineInfo{Line: l, Username: owner}), nil
 }
 
-func (s *Server) addLine(ctx context.Context, p principal, in params) (answer, error) {
+// groupLine reads the groupId and lineNumber every line function needs.
+func groupLine(in params) (int64, string, error) {
 	id, err := in.requiredID("groupId")
 	if err != nil {
-		return answer{}, err
+		return 0, "", err
 	}
 	number, err := in.required("lineNumber")
+	return id, number, err
+}
+
+func (s *Server) addLine(ctx context.Context, p principal, in params) (answer, error) {
+	id, number, err := groupLine(in)
 	if err != nil {
 		return answer{}, err
 	}
@@ -345,11 +351,7 @@ func (s *Server) addLine(ctx context.Context, p principal, in params) (answer, e
 }
 
 func (s *Server) updateLine(ctx context.Context, p principal, in params) (answer, error) {
-	id, err := in.requiredID("groupId")
-	if err != nil {
-		return answer{}, err
-	}
-	number, err := in.required("lineNumber")
+	id, number, err := groupLine(in)
 	if err != nil {
 		return answer{}, err
 	}
@@ -365,11 +367,7 @@ func (s *Server) updateLine(ctx context.Context, p principal, in params) (answer
 }
 
 func (s *Server) deleteLine(ctx context.Context, p principal, in params) (answer, error) {
-	id, err := in.requiredID("groupId")
-	if err != nil {
-		return answer{}, err
-	}
-	number, err := in.required("lineNumber")
+	id, number, err := groupLine(in)
 	if err != nil {
 		return answer{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/routingtest"
 	"github.com/phonediversions/phonediversions/routing/sqlite"
 )
 
@@ -70,40 +71,7 @@ func (f *fixture) line(g routing.Group, number string) {
 }
 
 // snapshot is everything a user could see in the store.
-type snapshot struct {
-	Groups   []routing.Group
-	Lines    map[int64][]routing.LineInfo
-	Users    []routing.User
-	Settings routing.Settings
-	Reports  int
-}
-
-func (f *fixture) snapshot() snapshot {
-	f.t.Helper()
-	var s snapshot
-	var err error
-	if s.Groups, err = f.svc.Groups(ctx, routing.GroupFilter{}); err != nil {
-		f.t.Fatal(err)
-	}
-	s.Lines = map[int64][]routing.LineInfo{}
-	for _, g := range s.Groups {
-		if s.Lines[g.ID], err = f.svc.Lines(ctx, g.ID); err != nil {
-			f.t.Fatal(err)
-		}
-	}
-	if s.Users, err = f.svc.Users(ctx); err != nil {
-		f.t.Fatal(err)
-	}
-	if s.Settings, err = f.svc.Settings(ctx); err != nil {
-		f.t.Fatal(err)
-	}
-	page, err := f.svc.Reports(ctx, routing.ReportFilter{Limit: 1})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	s.Reports = page.Total
-	return s
-}
+func (f *fixture) snapshot() routingtest.Snapshot { return routingtest.Take(f.t, f.svc) }
 
 func TestGroupsLifecycle(t *testing.T) {
 	f := newFixture(t)
