@@ -70,6 +70,9 @@ type Config struct {
 	// SignInWindow make it wait for the rest of the window (429).
 	SignInFailures int
 	SignInWindow   time.Duration
+	// ReadTimeout bounds the time a client may take to send a request
+	// (default 1 minute).
+	ReadTimeout time.Duration
 	// Now is the clock (tests set one).
 	Now func() time.Time
 }
@@ -113,6 +116,9 @@ func New(cfg Config, svc Service, probes Probes, log zerolog.Logger) *Server {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = time.Minute
 	}
 	if cfg.SignInFailures <= 0 {
 		cfg.SignInFailures = 10
@@ -160,7 +166,7 @@ func (s *Server) Serve(l net.Listener, tlsConf *tls.Config) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
+		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

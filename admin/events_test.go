@@ -184,3 +184,16 @@ func TestEventStreamIsAuthorizedLikeREST(t *testing.T) {
 		t.Errorf("POST to the stream: %d Allow %q", r.status, r.header.Get("Allow"))
 	}
 }
+
+// TestEventStreamOutlivesReadTimeout follows the stream for longer than
+// the server's read timeout: it goes on.
+func TestEventStreamOutlivesReadTimeout(t *testing.T) {
+	f := newFixture(t, func(f *fixture) { f.cfg.ReadTimeout = 200 * time.Millisecond })
+	g := f.group("Front Desk", "1022", "")
+	s := f.follow(client("127.0.0.1"))
+	time.Sleep(600 * time.Millisecond)
+	f.svc.Toggle(ctx, g.ID, admin0, routing.ChannelWeb)
+	if ev := s.next(t); ev.event != "change" {
+		t.Errorf("after the read timeout: %q", ev.event)
+	}
+}
