@@ -74,9 +74,6 @@ func (s *Server) lastSeen(r *http.Request) (uint64, bool) {
 // must read the state again.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	// The stream outlives the server's read timeout, which would otherwise
-	// end it (the request has been read).
-	_ = rc.SetReadDeadline(time.Time{})
 	feed := s.svc.Events()
 	sub := feed.Subscribe(eventBuffer)
 	defer func() { sub.Close() }()
