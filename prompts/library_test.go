@@ -191,3 +191,22 @@ func TestOpenRemovesInterruptedUploads(t *testing.T) {
 		t.Fatalf("stale upload still there: %v", err)
 	}
 }
+
+func TestPeaks(t *testing.T) {
+	// Half a second of silence, then half a second at half scale.
+	samples := make([]float32, 8000)
+	for i := 4000; i < 8000; i++ {
+		samples[i] = 0.5
+		if i%2 == 0 {
+			samples[i] = -0.5
+		}
+	}
+	p := Encode(Audio{Rate: 8000, Samples: samples})
+	peaks := p.Peaks(4)
+	if len(peaks) != 4 || peaks[0] > 0.01 || peaks[1] > 0.01 || peaks[2] < 0.45 || peaks[2] > 0.55 || peaks[3] < 0.45 {
+		t.Errorf("peaks %v, want two silent stretches and two at half scale", peaks)
+	}
+	if got := p.Peaks(20000); len(got) != 20000 || got[19999] < 0.45 {
+		t.Errorf("more stretches than samples: %d values, last %v", len(got), got[len(got)-1])
+	}
+}

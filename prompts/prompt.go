@@ -101,3 +101,27 @@ func (p *Prompt) WriteWAV(w io.Writer) error {
 	}
 	return WriteWAV(w, Rate, pcm)
 }
+
+// Peaks returns n values from 0 to 1: the loudest sample of each of n
+// equal stretches of the announcement, for drawing its waveform. A
+// stretch shorter than a sample repeats its neighbour.
+func (p *Prompt) Peaks(n int) []float32 {
+	out := make([]float32, max(n, 0))
+	if p.samples == 0 {
+		return out
+	}
+	for i := range out {
+		from, to := i*p.samples/n, (i+1)*p.samples/n
+		to = max(to, from+1)
+		var peak int16
+		for _, b := range p.ulaw[from:min(to, p.samples)] {
+			v := g711.DecodeUlawFrame(b)
+			if v < 0 {
+				v = -max(v, -32767)
+			}
+			peak = max(peak, v)
+		}
+		out[i] = float32(peak) / 32767
+	}
+	return out
+}

@@ -291,3 +291,21 @@ type ReportPage struct {
 	Entries []ReportEntry
 	Total   int
 }
+
+// ReportCount is the number of report entries with a status in a time slot.
+type ReportCount struct {
+	Start  time.Time
+	Status Status
+	Count  int
+}
+
+// Session is a signed-in browser.
+type Session struct {
+	// ID is the hex SHA-256 of the token the browser holds.
+	ID     string
+	UserID int64
+	// CSRF is the token every form of the session carries.
+	CSRF      string
+	CreatedAt time.Time
+	SeenAt    time.Time
+}

@@ -1,6 +1,9 @@
 package routing
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store persists the domain. Update runs fn in one write transaction: every
 // change fn makes, and every report entry it appends, is committed together
@@ -70,4 +73,24 @@ type Tx interface {
 	AppendReport(e *ReportEntry) error
 	// Reports returns a page of entries matching f and their total count.
 	Reports(f ReportFilter) (ReportPage, error)
+	// EachReport calls fn with every entry matching f (its limit and
+	// offset aside), in f's order, one at a time; an error of fn stops it.
+	EachReport(f ReportFilter, fn func(ReportEntry) error) error
+	// ReportCounts counts the entries matching f by status in time slots
+	// of the length slot since the Unix epoch, ordered by slot.
+	ReportCounts(f ReportFilter, slot time.Duration) ([]ReportCount, error)
+
+	// InsertSession stores a new session.
+	InsertSession(s Session) error
+	// Session returns the session with the id (ENOTFOUND when there is none).
+	Session(id string) (Session, error)
+	// TouchSession records that the session was used at the time.
+	TouchSession(id string, at time.Time) error
+	// DeleteSession removes a session; a missing one is no error.
+	DeleteSession(id string) error
+	// DeleteUserSessions removes every session of a user.
+	DeleteUserSessions(userID int64) error
+	// DeleteStaleSessions removes the sessions created or last seen before
+	// the times and returns how many.
+	DeleteStaleSessions(createdBefore, seenBefore time.Time) (int, error)
 }

@@ -78,6 +78,28 @@ func checkUserRefs(tx Tx, u *User) error {
 	return nil
 }
 
+// checkAdminLeaves refuses to let user id stop being an administrator
+// when it is the actor (self) or the last administrator (last).
+func checkAdminLeaves(tx Tx, actor Actor, id int64, field, self, last string) error {
+	if actor.UserID == id {
+		return FieldErrorf(ECONFLICT, field, "you cannot %s", self)
+	}
+	users, err := tx.Users()
+	if err != nil {
+		return err
+	}
+	admins := 0
+	for _, o := range users {
+		if o.Privileges&PrivAdmin != 0 {
+			admins++
+		}
+	}
+	if admins <= 1 {
+		return FieldErrorf(ECONFLICT, field, "the last administrator must %s", last)
+	}
+	return nil
+}
+
 // hashPassword checks a new password and returns its hash.
 func (s *Service) hashPassword(pw string) (string, error) {
 	switch {
@@ -155,6 +177,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, ch Channel, id in
 		if u, err = tx.User(id); err != nil {
 			return err
 		}
+		wasAdmin := u.Privileges&PrivAdmin != 0
 		if up.Username != nil {
 			u.Username = *up.Username
 		}
@@ -175,6 +198,11 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, ch Channel, id in
 		}
 		if err := checkUserRefs(tx, &u); err != nil {
 			return err
+		}
+		if wasAdmin && u.Privileges&PrivAdmin == 0 {
+			if err := checkAdminLeaves(tx, actor, id, "privileges", "remove your own Admin privilege", "keep the Admin privilege"); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpdateUser(&u); err != nil {
 			return err
@@ -215,6 +243,14 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, ch Channel, id in
 		u, err := tx.User(id)
 		if err != nil {
 			return err
+		}
+		if actor.UserID == id {
+			return FieldErrorf(ECONFLICT, "userId", "you cannot delete yourself")
+		}
+		if u.Privileges&PrivAdmin != 0 {
+			if err := checkAdminLeaves(tx, actor, id, "userId", "delete yourself", "stay"); err != nil {
+				return err
+			}
 		}
 		if err := tx.DeleteUser(id); err != nil {
 			return err

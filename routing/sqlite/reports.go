@@ -61,25 +61,76 @@ func (t *tx) Reports(f routing.ReportFilter) (routing.ReportPage, error) {
 	if err := t.queryRow(`SELECT COUNT(*) FROM reports`+where, args...).Scan(&page.Total); err != nil {
 		return page, err
 	}
-	order := " ORDER BY at DESC, id DESC"
-	if f.OldestFirst {
-		order = " ORDER BY at, id"
-	}
-	rows, err := t.query(`SELECT id, at, action, status, username, caller, receiver, group_name, group_id, channel, detail
-		FROM reports`+where+order+` LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
+	rows, err := t.query(`SELECT `+reportColumns+` FROM reports`+where+reportOrder(f)+` LIMIT ? OFFSET ?`,
+		append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return page, err
 	}
 	defer rows.Close()
 	page.Entries = make([]routing.ReportEntry, 0, f.Limit)
 	for rows.Next() {
-		var e routing.ReportEntry
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Action, &e.Status, &e.Username, &e.Caller, &e.Receiver, &e.Group, &e.GroupID, &e.Channel, &e.Detail); err != nil {
+		e, err := scanReport(rows)
+		if err != nil {
 			return page, err
 		}
-		e.Time = time.Unix(0, at)
 		page.Entries = append(page.Entries, e)
 	}
 	return page, rows.Err()
+}
+
+const reportColumns = `id, at, action, status, username, caller, receiver, group_name, group_id, channel, detail`
+
+func scanReport(s scanner) (routing.ReportEntry, error) {
+	var e routing.ReportEntry
+	var at int64
+	err := s.Scan(&e.ID, &at, &e.Action, &e.Status, &e.Username, &e.Caller, &e.Receiver, &e.Group, &e.GroupID, &e.Channel, &e.Detail)
+	e.Time = time.Unix(0, at)
+	return e, err
+}
+
+func reportOrder(f routing.ReportFilter) string {
+	if f.OldestFirst {
+		return " ORDER BY at, id"
+	}
+	return " ORDER BY at DESC, id DESC"
+}
+
+func (t *tx) EachReport(f routing.ReportFilter, fn func(routing.ReportEntry) error) error {
+	where, args := reportWhere(f)
+	rows, err := t.query(`SELECT `+reportColumns+` FROM reports`+where+reportOrder(f), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanReport(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (t *tx) ReportCounts(f routing.ReportFilter, slot time.Duration) ([]routing.ReportCount, error) {
+	where, args := reportWhere(f)
+	rows, err := t.query(`SELECT at / ?, status, COUNT(*) FROM reports`+where+` GROUP BY 1, 2 ORDER BY 1`,
+		append([]any{slot.Nanoseconds()}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []routing.ReportCount
+	for rows.Next() {
+		var n int64
+		var c routing.ReportCount
+		if err := rows.Scan(&n, &c.Status, &c.Count); err != nil {
+			return nil, err
+		}
+		c.Start = time.Unix(0, n*slot.Nanoseconds())
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
