@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
 )
 
@@ -39,10 +41,34 @@ type Service interface {
 	UpdateLine(ctx context.Context, actor routing.Actor, ch routing.Channel, groupID int64, number, description string) (routing.Line, error)
 	DeleteLine(ctx context.Context, actor routing.Actor, ch routing.Channel, groupID int64, number string) error
 	UsernameOf(ctx context.Context, number string) (string, error)
+	Owners(ctx context.Context, numbers []string) (map[string]string, error)
 	Reports(ctx context.Context, f routing.ReportFilter) (routing.ReportPage, error)
+	EachReport(ctx context.Context, f routing.ReportFilter, fn func(routing.ReportEntry) error) error
+	ReportCounts(ctx context.Context, f routing.ReportFilter, loc *time.Location, perDay bool) ([]routing.ReportCount, error)
 	Settings(ctx context.Context) (routing.Settings, error)
+	UpdateSettings(ctx context.Context, actor routing.Actor, ch routing.Channel, up routing.SettingsUpdate) (routing.Settings, error)
+	Announcements(ctx context.Context) ([]routing.Announcement, error)
+	AddAnnouncement(ctx context.Context, actor routing.Actor, ch routing.Channel, a routing.Announcement) (routing.Announcement, error)
+	DeleteAnnouncement(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64) error
+	Users(ctx context.Context) ([]routing.User, error)
+	CreateUser(ctx context.Context, actor routing.Actor, ch routing.Channel, nu routing.NewUser) (routing.User, error)
+	UpdateUser(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64, up routing.UserUpdate) (routing.User, error)
+	SetPassword(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64, password string) error
+	DeleteUser(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64) error
+	StartSession(ctx context.Context, userID int64) (string, routing.Session, error)
+	SessionUser(ctx context.Context, token string, lim routing.SessionLimits) (routing.Session, routing.User, error)
+	EndSession(ctx context.Context, token string) error
+	EndUserSessions(ctx context.Context, userID int64) error
 	Events() *routing.Feed
 	SwitchCounts() map[routing.Channel]uint64
+}
+
+// Announcements is the store of announcement audio (the prompts library).
+type Announcements interface {
+	Add(r io.Reader, register func(time.Duration) (int64, error)) (int64, *prompts.Prompt, error)
+	Get(id int64) (*prompts.Prompt, error)
+	Builtin() *prompts.Prompt
+	Remove(id int64) error
 }
 
 // Config configures the HTTP module.
@@ -71,8 +97,15 @@ type Config struct {
 	SignInFailures int
 	SignInWindow   time.Duration
 	// ReadTimeout bounds the time a client may take to send a request
-	// (default 1 minute).
-	ReadTimeout time.Duration
+	// (default 1 minute); an announcement upload gets UploadTimeout
+	// (default 10 minutes).
+	ReadTimeout   time.Duration
+	UploadTimeout time.Duration
+	// Sessions are the idle and absolute limits of a web session (default
+	// 12 hours and 7 days).
+	Sessions routing.SessionLimits
+	// MaxUploadBytes bounds an announcement file (default 50 MiB).
+	MaxUploadBytes int64
 	// Now is the clock (tests set one).
 	Now func() time.Time
 }
@@ -87,9 +120,13 @@ type Probes struct {
 
 // Server is the HTTP module.
 type Server struct {
-	cfg     Config
-	svc     Service
-	probes  Probes
+	cfg    Config
+	svc    Service
+	ann    Announcements
+	probes Probes
+	tmpl   *templates
+	// tls is set while serving HTTPS: cookies are Secure.
+	tls     atomic.Bool
 	log     zerolog.Logger
 	limiter *failureLimiter
 	creds   *credentials
@@ -106,8 +143,9 @@ type Server struct {
 	srv *http.Server
 }
 
-// New returns the HTTP module over the routing service.
-func New(cfg Config, svc Service, probes Probes, log zerolog.Logger) *Server {
+// New returns the HTTP module over the routing service and the
+// announcements' audio.
+func New(cfg Config, svc Service, ann Announcements, probes Probes, log zerolog.Logger) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -120,6 +158,18 @@ func New(cfg Config, svc Service, probes Probes, log zerolog.Logger) *Server {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = time.Minute
 	}
+	if cfg.UploadTimeout <= 0 {
+		cfg.UploadTimeout = 10 * time.Minute
+	}
+	if cfg.Sessions.Idle <= 0 {
+		cfg.Sessions.Idle = 12 * time.Hour
+	}
+	if cfg.Sessions.Max <= 0 {
+		cfg.Sessions.Max = 7 * 24 * time.Hour
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = 50 << 20
+	}
 	if cfg.SignInFailures <= 0 {
 		cfg.SignInFailures = 10
 	}
@@ -129,7 +179,11 @@ func New(cfg Config, svc Service, probes Probes, log zerolog.Logger) *Server {
 	if cfg.PublicURL == nil {
 		cfg.PublicURL = &url.URL{Scheme: "http", Host: "127.0.0.1"}
 	}
-	s := &Server{cfg: cfg, svc: svc, probes: probes, log: log,
+	tmpl, err := loadTemplates()
+	if err != nil {
+		panic("admin: templates: " + err.Error()) // they are embedded: a build fault
+	}
+	s := &Server{cfg: cfg, svc: svc, ann: ann, probes: probes, log: log, tmpl: tmpl,
 		limiter: newFailureLimiter(cfg.SignInFailures, cfg.SignInWindow, cfg.Now),
 		creds:   newCredentials(5*time.Minute, cfg.Now),
 		epoch:   newEpoch(), stop: make(chan struct{})}
@@ -147,6 +201,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.Handle("GET /metrics", s.metrics.handler())
+	s.webRoutes(mux)
 }
 
 // Handler returns the server's HTTP handler (for tests and embedding).
@@ -177,6 +232,7 @@ func (s *Server) Serve(l net.Listener, tlsConf *tls.Config) error {
 	s.mu.Unlock()
 	var err error
 	if tlsConf != nil {
+		s.tls.Store(true)
 		srv.TLSConfig = tlsConf
 		err = srv.ServeTLS(l, "", "")
 	} else {
@@ -254,7 +310,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		ri := &requestInfo{}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		if !isUpload(r) {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/phonediversions/phonediversions/admin"
+	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
 	"github.com/phonediversions/phonediversions/routing/routingtest"
 	"github.com/phonediversions/phonediversions/routing/sqlite"
@@ -54,7 +55,8 @@ type fixture struct {
 	cfg   admin.Config
 	logs  *syncBuffer
 	// probes may be set by an edit function before the server starts.
-	probes admin.Probes
+	probes  admin.Probes
+	prompts *prompts.Library
 }
 
 // syncBuffer collects the server's log lines.
@@ -98,6 +100,10 @@ func newFixture(t testing.TB, edit ...func(*fixture)) *fixture {
 	}
 	t.Cleanup(func() { f.db.Close() })
 	f.svc = routing.NewService(f.db, routing.WithClock(f.clock.Now), routing.WithPasswordCost(bcrypt.MinCost))
+	var err error
+	if f.prompts, err = prompts.Open(filepath.Join(t.TempDir(), "announcements"), prompts.DefaultLimits); err != nil {
+		t.Fatal(err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +120,7 @@ func newFixture(t testing.TB, edit ...func(*fixture)) *fixture {
 	for _, e := range edit {
 		e(f)
 	}
-	f.srv = admin.New(f.cfg, f.svc, f.probes, zerolog.New(f.logs).Level(zerolog.DebugLevel))
+	f.srv = admin.New(f.cfg, f.svc, f.prompts, f.probes, zerolog.New(f.logs).Level(zerolog.DebugLevel))
 	done := make(chan error, 1)
 	go func() { done <- f.srv.Serve(l, nil) }()
 	t.Cleanup(func() {

@@ -122,7 +122,7 @@ func TestServeTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := admin.New(f.cfg, f.svc, admin.Probes{}, zerolog.Nop())
+	srv := admin.New(f.cfg, f.svc, f.prompts, admin.Probes{}, zerolog.Nop())
 	go srv.Serve(l, &tls.Config{Certificates: []tls.Certificate{cert}})
 	defer srv.Shutdown(ctx)
 	resp, err := c.Get("https://" + l.Addr().String() + "/Rest/listGroups")

@@ -311,6 +311,25 @@ func (s *Service) UsernameOf(ctx context.Context, number string) (string, error)
 	return label, err
 }
 
+// Owners returns the label of the owner of each number that has one, in
+// one read.
+func (s *Service) Owners(ctx context.Context, numbers []string) (map[string]string, error) {
+	out := make(map[string]string, len(numbers))
+	err := s.view(ctx, func(tx Tx) error {
+		for _, n := range numbers {
+			label, err := usernameOf(tx, n)
+			if err != nil {
+				return err
+			}
+			if label != "" {
+				out[n] = label
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 func usernameOf(tx Tx, number string) (string, error) {
 	key := numberKey(number)
 	if key == "" {

@@ -64,6 +64,8 @@ type Config struct {
 	HealthNetworks  []netip.Prefix
 	MetricsNetworks []netip.Prefix
 	TimeZone        *time.Location
+	SessionIdle     time.Duration
+	SessionMax      time.Duration
 }
 
 // setting describes one key: its name in the file, its flag and its
@@ -292,8 +294,12 @@ func settings() []setting {
 			prefixes(func(c *Config) *[]netip.Prefix { return &c.HealthNetworks })},
 		{"metrics_networks", "127.0.0.0/8,::1", "networks that may read /metrics",
 			prefixes(func(c *Config) *[]netip.Prefix { return &c.MetricsNetworks })},
-		{"time_zone", "", "time zone of report times given without an offset (e.g. Europe/Zurich); empty: the server's",
+		{"time_zone", "", "time zone of the web page and of report times given without an offset (e.g. Europe/Zurich); empty: the server's",
 			timeZone},
+		{"session_idle", "12h", "a web page session unused for this long ends",
+			duration(func(c *Config) *time.Duration { return &c.SessionIdle })},
+		{"session_max", "168h", "a web page session ends this long after signing in, used or not",
+			duration(func(c *Config) *time.Duration { return &c.SessionMax })},
 	}
 }
 

@@ -304,8 +304,9 @@ func (m *Main) startHTTP() error {
 	m.HTTP = admin.New(admin.Config{
 		PublicURL: public, LocalExempt: c.RESTLocalExempt, Trusted: c.RESTTrusted,
 		PhoneNetworks: c.PhoneNetworks, HealthNetworks: c.HealthNetworks, MetricsNetworks: c.MetricsNetworks,
-		Location: c.TimeZone,
-	}, m.Service, admin.Probes{Telephony: m.telephony, SIPReady: m.SIP.Ready}, m.Log.With().Str("component", "http").Logger())
+		Location: c.TimeZone, Sessions: routing.SessionLimits{Idle: c.SessionIdle, Max: c.SessionMax},
+		MaxUploadBytes: c.AnnouncementMaxBytes,
+	}, m.Service, m.Prompts, admin.Probes{Telephony: m.telephony, SIPReady: m.SIP.Ready}, m.Log.With().Str("component", "http").Logger())
 	m.httpDone = make(chan error, 1)
 	go func() { m.httpDone <- m.HTTP.Serve(l, tlsConf) }()
 	return nil
