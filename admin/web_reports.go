@@ -14,8 +14,13 @@ import (
 	"github.com/phonediversions/phonediversions/routing"
 )
 
-// reportsPerPage is the length of a page of the Reports tab.
-const reportsPerPage = 50
+// reportsPerPage is the length of a page of the Reports tab, and
+// reportsCountUpTo how far it counts the matching entries ("more than
+// 10,000").
+const (
+	reportsPerPage   = 50
+	reportsCountUpTo = 10_000
+)
 
 // pickerLayout is the value format of <input type="datetime-local">.
 const pickerLayout = "2006-01-02T15:04"
@@ -24,6 +29,7 @@ const pickerLayout = "2006-01-02T15:04"
 type reportsData struct {
 	Entries          []routing.ReportEntry
 	Total            int
+	AtLeast          bool
 	First, Last      int // positions shown, 1 up
 	Prev, Next       string
 	Query            string // the filter, for the export and the chart
@@ -83,7 +89,7 @@ func (s *Server) webReportFilter(q url.Values) (routing.ReportFilter, map[string
 	}
 	f.Search = strings.TrimSpace(q.Get("search"))
 	f.OldestFirst = q.Get("order") == "oldest"
-	f.Limit = reportsPerPage
+	f.Limit, f.CountUpTo = reportsPerPage, reportsCountUpTo
 	if v := q.Get("page"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1<<20 {
@@ -130,7 +136,7 @@ func (s *Server) reportsPage(w http.ResponseWriter, r *http.Request, u *webUser)
 			s.internal(w, r, u, err)
 			return
 		}
-		d.Entries, d.Total = pg.Entries, pg.Total
+		d.Entries, d.Total, d.AtLeast = pg.Entries, pg.Total, pg.AtLeast
 		d.First, d.Last = f.Offset+1, f.Offset+len(pg.Entries)
 		order := q.Get("order")
 		base := filterQuery(q, order)
@@ -143,7 +149,7 @@ func (s *Server) reportsPage(w http.ResponseWriter, r *http.Request, u *webUser)
 		if n > 1 {
 			d.Prev = pageURL(n - 1)
 		}
-		if f.Offset+len(pg.Entries) < pg.Total {
+		if f.Offset+len(pg.Entries) < pg.Total || (pg.AtLeast && len(pg.Entries) == reportsPerPage) {
 			d.Next = pageURL(n + 1)
 		}
 		d.Query = base.Encode()

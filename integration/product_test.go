@@ -78,7 +78,13 @@ func defaultSetup(connect bool) setupFunc {
 
 func startProduct(t *testing.T, setup setupFunc, nextHop string) *product {
 	t.Helper()
-	dataDir := t.TempDir()
+	return startProductIn(t, t.TempDir(), setup, nextHop)
+}
+
+// startProductIn starts the product on a data folder the caller may have
+// filled.
+func startProductIn(t *testing.T, dataDir string, setup setupFunc, nextHop string) *product {
+	t.Helper()
 	db := sqlite.New(filepath.Join(dataDir, "phonediversions.db"))
 	if err := db.Open(); err != nil {
 		t.Fatal(err)

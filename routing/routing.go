@@ -280,9 +280,14 @@ type ReportFilter struct {
 	// receiver or group.
 	Search string
 	// OldestFirst orders by time ascending; the default is newest first.
+	// With a search of three characters or more, entries come in the
+	// order they were recorded, which is their time order.
 	OldestFirst bool
 	Limit       int
 	Offset      int
+	// CountUpTo stops counting the matching entries beyond this many (0:
+	// count them all): a page needs no exact total of a million.
+	CountUpTo int
 }
 
 // ReportPage is one page of report entries and the total count matching the
@@ -290,6 +295,9 @@ type ReportFilter struct {
 type ReportPage struct {
 	Entries []ReportEntry
 	Total   int
+	// AtLeast tells that more entries than Total match (the count stopped
+	// at the filter's CountUpTo).
+	AtLeast bool
 }
 
 // ReportCount is the number of report entries with a status in a time slot.

@@ -136,6 +136,10 @@ func BenchmarkReports(b *testing.B) {
 		{"search-caller", routing.ReportFilter{Search: "0712345"}},
 		{"search-2chars+week", routing.ReportFilter{Search: "99", From: end.AddDate(0, 0, -7), To: end}},
 		{"page-100", routing.ReportFilter{Offset: 100 * 50}},
+		{"search-every-entry-exact", routing.ReportFilter{Search: "Group"}},
+		{"search-every-entry-upto10k", routing.ReportFilter{Search: "Group", CountUpTo: 10_000}},
+		{"search-group-upto10k", routing.ReportFilter{Search: "Group 01234", CountUpTo: 10_000}},
+		{"newest-upto10k", routing.ReportFilter{CountUpTo: 10_000}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -22,47 +23,72 @@ func (t *tx) AppendReport(e *routing.ReportEntry) error {
 	return err
 }
 
-// reportWhere builds the WHERE clause of a report filter.
-func reportWhere(f routing.ReportFilter) (string, []any) {
+// reportQuery is the FROM and WHERE of a report filter and the order of
+// its entries. A search of three characters or more is driven by the
+// trigram index, in the order entries were recorded (which is their time
+// order): a word found in most entries yields its first page at once
+// instead of gathering every match first. Columns are qualified with r.
+type reportQuery struct {
+	from, where, order string
+	args               []any
+}
+
+func newReportQuery(f routing.ReportFilter) reportQuery {
+	q := reportQuery{from: " FROM reports r"}
 	var conds []string
-	var args []any
 	if !f.From.IsZero() {
-		conds, args = append(conds, "at >= ?"), append(args, f.From.UnixNano())
+		conds, q.args = append(conds, "r.at >= ?"), append(q.args, f.From.UnixNano())
 	}
 	if !f.To.IsZero() {
-		conds, args = append(conds, "at <= ?"), append(args, f.To.UnixNano())
+		conds, q.args = append(conds, "r.at <= ?"), append(q.args, f.To.UnixNano())
 	}
 	if f.Action != "" {
-		conds, args = append(conds, "action = ?"), append(args, string(f.Action))
+		conds, q.args = append(conds, "r.action = ?"), append(q.args, string(f.Action))
 	}
 	if f.Status != "" {
-		conds, args = append(conds, "status = ?"), append(args, string(f.Status))
+		conds, q.args = append(conds, "r.status = ?"), append(q.args, string(f.Status))
 	}
+	dir := " DESC"
+	if f.OldestFirst {
+		dir = ""
+	}
+	q.order = " ORDER BY r.at" + dir + ", r.id" + dir
 	if s := f.Search; s != "" {
 		if utf8.RuneCountInString(s) >= 3 {
 			// The trigram index finds substrings of three characters or more.
-			conds = append(conds, "id IN (SELECT rowid FROM reports_fts WHERE reports_fts MATCH ?)")
-			args = append(args, `"`+strings.ReplaceAll(s, `"`, `""`)+`"`)
+			q.from = " FROM reports_fts JOIN reports r ON r.id = reports_fts.rowid"
+			conds = append([]string{"reports_fts MATCH ?"}, conds...)
+			q.args = append([]any{`"` + strings.ReplaceAll(s, `"`, `""`) + `"`}, q.args...)
+			q.order = " ORDER BY reports_fts.rowid" + dir
 		} else {
 			like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
-			conds = append(conds, `(username LIKE ? ESCAPE '\' OR caller LIKE ? ESCAPE '\' OR receiver LIKE ? ESCAPE '\' OR group_name LIKE ? ESCAPE '\')`)
-			args = append(args, like, like, like, like)
+			conds = append(conds, `(r.username LIKE ? ESCAPE '\' OR r.caller LIKE ? ESCAPE '\' OR r.receiver LIKE ? ESCAPE '\' OR r.group_name LIKE ? ESCAPE '\')`)
+			q.args = append(q.args, like, like, like, like)
 		}
 	}
-	if len(conds) == 0 {
-		return "", nil
+	if len(conds) > 0 {
+		q.where = " WHERE " + strings.Join(conds, " AND ")
 	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	return q
 }
 
 func (t *tx) Reports(f routing.ReportFilter) (routing.ReportPage, error) {
-	where, args := reportWhere(f)
+	q := newReportQuery(f)
 	var page routing.ReportPage
-	if err := t.queryRow(`SELECT COUNT(*) FROM reports`+where, args...).Scan(&page.Total); err != nil {
+	count := `SELECT COUNT(*)` + q.from + q.where
+	args := q.args
+	if f.CountUpTo > 0 {
+		count = `SELECT COUNT(*) FROM (SELECT 1` + q.from + q.where + ` LIMIT ?)`
+		args = append(slices.Clip(args), f.CountUpTo+1)
+	}
+	if err := t.queryRow(count, args...).Scan(&page.Total); err != nil {
 		return page, err
 	}
-	rows, err := t.query(`SELECT `+reportColumns+` FROM reports`+where+reportOrder(f)+` LIMIT ? OFFSET ?`,
-		append(args, f.Limit, f.Offset)...)
+	if f.CountUpTo > 0 && page.Total > f.CountUpTo {
+		page.Total, page.AtLeast = f.CountUpTo, true
+	}
+	rows, err := t.query(`SELECT `+reportColumns+q.from+q.where+q.order+` LIMIT ? OFFSET ?`,
+		append(slices.Clip(q.args), f.Limit, f.Offset)...)
 	if err != nil {
 		return page, err
 	}
@@ -78,7 +104,7 @@ func (t *tx) Reports(f routing.ReportFilter) (routing.ReportPage, error) {
 	return page, rows.Err()
 }
 
-const reportColumns = `id, at, action, status, username, caller, receiver, group_name, group_id, channel, detail`
+const reportColumns = `r.id, r.at, r.action, r.status, r.username, r.caller, r.receiver, r.group_name, r.group_id, r.channel, r.detail`
 
 func scanReport(s scanner) (routing.ReportEntry, error) {
 	var e routing.ReportEntry
@@ -88,16 +114,9 @@ func scanReport(s scanner) (routing.ReportEntry, error) {
 	return e, err
 }
 
-func reportOrder(f routing.ReportFilter) string {
-	if f.OldestFirst {
-		return " ORDER BY at, id"
-	}
-	return " ORDER BY at DESC, id DESC"
-}
-
 func (t *tx) EachReport(f routing.ReportFilter, fn func(routing.ReportEntry) error) error {
-	where, args := reportWhere(f)
-	rows, err := t.query(`SELECT `+reportColumns+` FROM reports`+where+reportOrder(f), args...)
+	q := newReportQuery(f)
+	rows, err := t.query(`SELECT `+reportColumns+q.from+q.where+q.order, q.args...)
 	if err != nil {
 		return err
 	}
@@ -115,9 +134,9 @@ func (t *tx) EachReport(f routing.ReportFilter, fn func(routing.ReportEntry) err
 }
 
 func (t *tx) ReportCounts(f routing.ReportFilter, slot time.Duration) ([]routing.ReportCount, error) {
-	where, args := reportWhere(f)
-	rows, err := t.query(`SELECT at / ?, status, COUNT(*) FROM reports`+where+` GROUP BY 1, 2 ORDER BY 1`,
-		append([]any{slot.Nanoseconds()}, args...)...)
+	q := newReportQuery(f)
+	rows, err := t.query(`SELECT r.at / ?, r.status, COUNT(*)`+q.from+q.where+` GROUP BY 1, 2 ORDER BY 1`,
+		append([]any{slot.Nanoseconds()}, q.args...)...)
 	if err != nil {
 		return nil, err
 	}
