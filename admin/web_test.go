@@ -442,3 +442,16 @@ func TestWebFailedSignInsAreLimited(t *testing.T) {
 		t.Error("the username typed is not kept")
 	}
 }
+
+func TestWebStaticFiles(t *testing.T) {
+	f := newFixture(t)
+	anon := f.browser("127.0.0.1")
+	for path, want := range map[string]int{"/static/style.css": 200, "/static/app.js": 200, "/static/": 404, "/static/nothing.js": 404} {
+		if r := anon.get(path); r.status != want {
+			t.Errorf("%s: %d, want %d", path, r.status, want)
+		}
+	}
+	if r := anon.get("/static/app.js"); !strings.Contains(r.header.Get("Content-Type"), "javascript") {
+		t.Errorf("app.js served as %q", r.header.Get("Content-Type"))
+	}
+}
