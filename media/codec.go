@@ -5,28 +5,14 @@
 // leg that has gone silent. It knows nothing of SIP.
 package media
 
-import "github.com/zaf/g711"
+import (
+	"github.com/zaf/g711"
 
-// Codec is a G.711 law as carried in RTP.
-type Codec uint8
-
-// The codecs, valued as their static RTP payload types.
-const (
-	PCMU Codec = 0
-	PCMA Codec = 8
+	"github.com/phonediversions/phonediversions/audio"
 )
 
-// String names the codec as SDP does.
-func (c Codec) String() string {
-	if c == PCMA {
-		return "PCMA"
-	}
-	return "PCMU"
-}
-
-// RTP timing of 20 ms G.711 frames.
+// RTP packet sizes.
 const (
-	FrameSamples = 160 // samples per 20 ms frame, and the timestamp step
 	rtpHeaderLen = 12
 	maxPacket    = 1500
 )
@@ -60,11 +46,11 @@ func newTranscoders() transcoders {
 
 // between returns the table from codec from to codec to, nil when they are
 // the same.
-func (t transcoders) between(from, to Codec) *transcoder {
+func (t transcoders) between(from, to audio.Codec) *transcoder {
 	switch {
 	case from == to:
 		return nil
-	case from == PCMU:
+	case from == audio.PCMU:
 		return t.u2a
 	default:
 		return t.a2u

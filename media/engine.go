@@ -20,11 +20,15 @@ type Config struct {
 	// LateAfter is the lateness from which an announcement packet counts
 	// as late; 0 means 5 ms.
 	LateAfter time.Duration
+	// ReportInterval is how often a leg sends an RTCP report; 0 means 5 s
+	// (RFC 3550 6.2).
+	ReportInterval time.Duration
 }
 
 // Engine owns the RTP ports, the pacer goroutines and the counters.
 type Engine struct {
 	ports     *Ports
+	report    time.Duration // RTCP report interval
 	shards    []*shard
 	nextShard atomic.Uint32
 	stats     counters
@@ -50,7 +54,10 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.LateAfter <= 0 {
 		cfg.LateAfter = 5 * time.Millisecond
 	}
-	e := &Engine{ports: ports, tc: newTranscoders(), t0: time.Now(), stop: make(chan struct{})}
+	if cfg.ReportInterval <= 0 {
+		cfg.ReportInterval = 5 * time.Second
+	}
+	e := &Engine{ports: ports, report: cfg.ReportInterval, tc: newTranscoders(), t0: time.Now(), stop: make(chan struct{})}
 	for i := 0; i < cfg.Shards; i++ {
 		sh := &shard{e: e, kick: make(chan struct{}, 1), lateAt: cfg.LateAfter}
 		e.shards = append(e.shards, sh)
@@ -77,6 +84,9 @@ func (e *Engine) Stats() Stats {
 		DroppedPackets:  c.dropped.Load(),
 		SendErrors:      c.sendErrors.Load(),
 		MediaTimeouts:   c.timeouts.Load(),
+		RTCPSent:        c.rtcpSent.Load(),
+		RTCPReceived:    c.rtcpReceived.Load(),
+		DTMFDropped:     c.dtmfDropped.Load(),
 		ActiveStreams:   c.streams.Load(),
 		ActiveLegs:      c.legs.Load(),
 	}

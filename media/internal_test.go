@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"github.com/phonediversions/phonediversions/audio"
 	"net"
 	"net/netip"
 	"testing"
@@ -51,14 +52,14 @@ func readPacket(t *testing.T, c *net.UDPConn) rtp.Packet {
 func TestSkipAheadWhenLate(t *testing.T) {
 	e := testEngine(t)
 	c, addr := sinkConn(t)
-	leg, err := e.NewLeg(LegConfig{Format: Format{Codec: PCMU}, Peer: addr})
+	leg, err := e.NewLeg(LegConfig{Format: Format{Codec: audio.PCMU}, Peer: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer leg.Close()
 	frames := make([][]byte, 50)
 	for i := range frames {
-		frames[i] = bytes.Repeat([]byte{byte(i)}, FrameSamples)
+		frames[i] = bytes.Repeat([]byte{byte(i)}, audio.FrameSamples)
 	}
 	sh := &shard{e: e, kick: make(chan struct{}, 1), lateAt: 5 * time.Millisecond}
 	s := &Stream{leg: leg, frames: frames, pt: 0, done: make(chan struct{}), sh: sh}
@@ -72,8 +73,8 @@ func TestSkipAheadWhenLate(t *testing.T) {
 	if second.Payload[0] != 11 {
 		t.Fatalf("after falling 200 ms behind, frame %d was sent; want 11", second.Payload[0])
 	}
-	if d := second.Timestamp - first.Timestamp; d != 11*FrameSamples {
-		t.Fatalf("timestamp moved %d, want %d", d, 11*FrameSamples)
+	if d := second.Timestamp - first.Timestamp; d != 11*audio.FrameSamples {
+		t.Fatalf("timestamp moved %d, want %d", d, 11*audio.FrameSamples)
 	}
 	if second.SequenceNumber != first.SequenceNumber+1 {
 		t.Fatal("sequence numbers must stay continuous when frames are skipped")
@@ -108,11 +109,11 @@ func FuzzRelayInput(f *testing.F) {
 	f.Add([]byte{0x8f})
 	e := testEngine(f)
 	_, addr := sinkConn(f)
-	a, err := e.NewLeg(LegConfig{Format: Format{Codec: PCMU, DTMF: 101}, Peer: addr})
+	a, err := e.NewLeg(LegConfig{Format: Format{Codec: audio.PCMU, DTMF: 101}, Peer: addr})
 	if err != nil {
 		f.Fatal(err)
 	}
-	b, err := e.NewLeg(LegConfig{Format: Format{Codec: PCMA, DTMF: 96}, Peer: addr})
+	b, err := e.NewLeg(LegConfig{Format: Format{Codec: audio.PCMA, DTMF: 96}, Peer: addr})
 	if err != nil {
 		f.Fatal(err)
 	}

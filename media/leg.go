@@ -12,41 +12,78 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/phonediversions/phonediversions/audio"
 )
 
-// Format is what a leg negotiated: its audio codec and the payload type of
-// RFC 4733 telephone events (0 when none).
+// Format is what a leg negotiated: its audio codec, the payload type of
+// RFC 4733 telephone events (0 when none) and whether comfort noise
+// (RFC 3389) was negotiated.
 type Format struct {
-	Codec Codec
+	Codec audio.Codec
 	DTMF  uint8
+	CN    bool
 }
 
-// payloadCN is the static payload type of comfort noise (RFC 3389).
+func (f Format) pack() uint32 {
+	v := uint32(f.Codec) | uint32(f.DTMF)<<8
+	if f.CN {
+		v |= 1 << 16
+	}
+	return v
+}
+
+func unpack(v uint32) Format {
+	return Format{Codec: audio.Codec(v), DTMF: uint8(v >> 8), CN: v&(1<<16) != 0}
+}
+
+// payloadCN is the static payload type of comfort noise.
 const payloadCN = 13
 
-// Leg is one call party's RTP session: a local socket, the peer's address,
-// the outgoing stream state and a reader that takes the peer's packets.
-// Exactly one writer (a Stream or a Bridge) sends on a leg at a time.
+// Remote is where a leg's peer is and what it wants, from its SDP.
+type Remote struct {
+	// RTP is the address the peer's SDP names; packets are taken only from
+	// its IP address (any port, as NATs change ports). RTCP is where
+	// reports go (the next port when not given).
+	RTP, RTCP netip.AddrPort
+	// Sends and Receives are the peer's direction: a peer that does not
+	// send (hold) is not timed out for silence; a peer that does not
+	// receive is sent nothing.
+	Sends, Receives bool
+}
+
+// Leg is one call party's RTP session: a socket for RTP and one for RTCP,
+// the peer's address, the outgoing stream state and a reader that takes
+// the peer's packets. Exactly one writer (a Stream or a Bridge) sends on a
+// leg at a time.
 type Leg struct {
 	e    *Engine
 	conn *net.UDPConn
+	rtcp *net.UDPConn
 	port int
 
-	format   atomic.Uint32 // Format packed: codec | dtmf<<8
-	peer     atomic.Pointer[netip.AddrPort]
-	latched  atomic.Bool // the peer's address was learned from its packets
+	format atomic.Uint32 // Format packed
+	remote atomic.Pointer[Remote]
+	// dest is where RTP goes: the source the peer's packets come from once
+	// one arrived from the SDP's address (symmetric RTP), else the SDP's.
+	dest     atomic.Pointer[netip.AddrPort]
+	latched  atomic.Bool
 	sink     atomic.Pointer[forwarder]
 	lastRecv atomic.Int64 // engine clock, ns
 
 	timeout   time.Duration
 	onTimeout func()
-	held      atomic.Bool // silence does not count while held
+	waiting   atomic.Bool // the peer has no reason to send yet (HoldTimeout)
+
+	in inbound // statistics of what the peer sends; the reader's
 
 	out       sync.Mutex // guards the fields below
 	hdr       rtp.Header
 	lastSend  time.Duration // engine clock
 	sentOnce  bool
 	newBurst  bool
+	sentPkts  uint32
+	sentBytes uint32
 	outBuf    [maxPacket]byte
 	closeOnce sync.Once
 	done      chan struct{}
@@ -55,8 +92,8 @@ type Leg struct {
 // LegConfig configures a new leg.
 type LegConfig struct {
 	Format Format
-	// Peer is where to send until the peer's own packets show where it is
-	// (symmetric RTP); may be set later with SetPeer.
+	// Peer is the RTP address of the peer's SDP when known, a peer that
+	// sends and receives; SetRemote sets it later or changes it.
 	Peer netip.AddrPort
 	// Timeout is how long the peer may stay silent before OnTimeout is
 	// called (once); 0 disables the check.
@@ -68,16 +105,17 @@ type LegConfig struct {
 	HoldTimeout bool
 }
 
-// NewLeg opens a leg on a free port of the engine's range. Errors:
-// ErrNoPorts.
+// NewLeg opens a leg on a free pair of ports of the engine's range.
+// Errors: ErrNoPorts.
 func (e *Engine) NewLeg(cfg LegConfig) (*Leg, error) {
-	conn, port, err := e.ports.Listen()
+	pair, err := e.ports.Listen()
 	if err != nil {
 		return nil, err
 	}
-	l := &Leg{e: e, conn: conn, port: port, timeout: cfg.Timeout, onTimeout: cfg.OnTimeout, done: make(chan struct{})}
+	l := &Leg{e: e, conn: pair.RTP, rtcp: pair.RTCP, port: pair.Port, timeout: cfg.Timeout, onTimeout: cfg.OnTimeout,
+		done: make(chan struct{})}
 	l.SetFormat(cfg.Format)
-	l.held.Store(cfg.HoldTimeout)
+	l.waiting.Store(cfg.HoldTimeout)
 	if cfg.Peer.IsValid() {
 		l.SetPeer(cfg.Peer)
 	}
@@ -89,34 +127,56 @@ func (e *Engine) NewLeg(cfg LegConfig) (*Leg, error) {
 	return l, nil
 }
 
-// Port returns the local RTP port, for the SDP.
+// Port returns the local RTP port, for the SDP (RTCP is on the next).
 func (l *Leg) Port() int { return l.port }
 
-// LocalAddr returns the socket's address.
+// LocalAddr returns the RTP socket's address.
 func (l *Leg) LocalAddr() netip.AddrPort { return l.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
 
-// SetFormat changes the negotiated codec and telephone-event type (after
-// an SDP answer or a re-INVITE).
-func (l *Leg) SetFormat(f Format) { l.format.Store(uint32(f.Codec) | uint32(f.DTMF)<<8) }
+// SetFormat changes the negotiated format (after an SDP answer or a
+// re-INVITE).
+func (l *Leg) SetFormat(f Format) { l.format.Store(f.pack()) }
 
 // Format returns the negotiated format.
-func (l *Leg) Format() Format {
-	v := l.format.Load()
-	return Format{Codec: Codec(v), DTMF: uint8(v >> 8)}
+func (l *Leg) Format() Format { return unpack(l.format.Load()) }
+
+// SetRemote applies the peer's SDP: where its media comes from and goes
+// to, and its direction. It re-arms the latch: the next packet from the
+// SDP's address decides the port media goes to. A peer that does not
+// receive is sent nothing until it does; the next packet then starts a
+// new talkspurt.
+func (l *Leg) SetRemote(r Remote) {
+	r.RTP = netip.AddrPortFrom(r.RTP.Addr().Unmap(), r.RTP.Port())
+	r.RTCP = netip.AddrPortFrom(r.RTCP.Addr().Unmap(), r.RTCP.Port())
+	if !r.RTCP.IsValid() && r.RTP.IsValid() {
+		r.RTCP = netip.AddrPortFrom(r.RTP.Addr(), r.RTP.Port()+1)
+	}
+	prev := l.remote.Swap(&r)
+	l.latched.Store(false)
+	dest := r.RTP
+	l.dest.Store(&dest)
+	if prev == nil || !prev.Receives && r.Receives {
+		l.startBurst()
+	}
+	if prev != nil && !prev.Sends && r.Sends {
+		l.lastRecv.Store(int64(l.e.now())) // resumed: the silence counts from now
+	}
+	l.wake()
 }
 
-// SetPeer sets where to send, as the peer's SDP says. Once the peer's own
-// packets have shown its address, that address is kept (symmetric RTP).
+// wake makes the reader look at its deadline again (the silence check may
+// have started or stopped).
+func (l *Leg) wake() { l.conn.SetReadDeadline(time.Now()) }
+
+// SetPeer sets the peer's RTP address for a peer that sends and receives:
+// SetRemote with RTCP on the next port.
 func (l *Leg) SetPeer(addr netip.AddrPort) {
-	if !l.latched.Load() {
-		addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-		l.peer.Store(&addr)
-	}
+	l.SetRemote(Remote{RTP: addr, Sends: true, Receives: true})
 }
 
 // Peer returns where the leg sends; the zero value when unknown.
 func (l *Leg) Peer() netip.AddrPort {
-	if p := l.peer.Load(); p != nil {
+	if p := l.dest.Load(); p != nil {
 		return *p
 	}
 	return netip.AddrPort{}
@@ -126,51 +186,61 @@ func (l *Leg) Peer() netip.AddrPort {
 // with HoldTimeout: the peer now has Timeout to send its first packet.
 func (l *Leg) ReleaseTimeout() {
 	l.lastRecv.Store(int64(l.e.now()))
-	l.held.Store(false)
+	l.waiting.Store(false)
+	l.wake()
+}
+
+// timed reports whether the peer's silence counts now: it was told to
+// send (released) and its SDP says it sends.
+func (l *Leg) timed() bool {
+	if l.waiting.Load() {
+		return false
+	}
+	r := l.remote.Load()
+	return r == nil || r.Sends && !r.RTP.Addr().IsUnspecified()
 }
 
 // Done is closed when the leg is closed.
 func (l *Leg) Done() <-chan struct{} { return l.done }
 
-// Close stops the reader and releases the port. Safe to call more than once.
+// Close stops the reader and releases the ports. Safe to call more than
+// once.
 func (l *Leg) Close() {
 	l.closeOnce.Do(func() {
 		close(l.done)
 		l.sink.Store(nil)
-		l.e.ports.Release(l.conn, l.port)
+		l.e.ports.Release(PortPair{RTP: l.conn, RTCP: l.rtcp, Port: l.port})
 		l.e.stats.legs.Add(-1)
 	})
 }
 
-// read takes the peer's packets until the leg closes: it latches the peer's
-// address, hands packets to the bridge when there is one and watches for
-// silence.
+// read takes the peer's packets until the leg closes: it keeps those from
+// the peer's address, hands them to the bridge when there is one, watches
+// for silence, and sends and reads RTCP reports on its schedule.
 func (l *Leg) read() {
 	buf := make([]byte, maxPacket)
 	e := l.e
-	if l.timeout > 0 {
-		l.conn.SetReadDeadline(time.Now().Add(l.timeout))
-	}
+	nextReport := e.now() + e.report/2 + time.Duration(rand.Int64N(int64(e.report/2)))
 	for {
+		l.setDeadline(nextReport)
 		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && l.timeout > 0 {
-				if l.held.Load() {
-					l.conn.SetReadDeadline(time.Now().Add(l.timeout))
-					continue
-				}
-				silent := e.now() - time.Duration(l.lastRecv.Load())
-				if silent >= l.timeout {
-					e.stats.timeouts.Add(1)
-					if l.onTimeout != nil {
-						l.onTimeout()
-					}
-					return
-				}
-				l.conn.SetReadDeadline(time.Now().Add(l.timeout - silent))
-				continue
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return // closed
 			}
-			return // closed
+			now := e.now()
+			if now >= nextReport {
+				l.report(now)
+				nextReport = now + e.report
+			}
+			if l.timeout > 0 && l.timed() && now-time.Duration(l.lastRecv.Load()) >= l.timeout {
+				e.stats.timeouts.Add(1)
+				if l.onTimeout != nil {
+					l.onTimeout()
+				}
+				return
+			}
+			continue
 		}
 		now := e.now()
 		pkt := buf[:n]
@@ -180,41 +250,72 @@ func (l *Leg) read() {
 			continue
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if !l.latched.Load() {
-			l.peer.Store(&from)
-			l.latched.Store(true)
-		} else if p := l.peer.Load(); *p != from {
-			e.stats.dropped.Add(1) // someone else's packets
+		if !l.accept(from) {
+			e.stats.dropped.Add(1) // not the peer the signalling names
 			continue
 		}
 		l.lastRecv.Store(int64(now))
 		e.stats.received.Add(1)
+		l.in.count(pkt, now)
 		if f := l.sink.Load(); f != nil {
 			f.forward(pkt, now)
 		}
 	}
 }
 
+// setDeadline wakes the reader for the next report or the silence check.
+func (l *Leg) setDeadline(nextReport time.Duration) {
+	at := nextReport
+	if l.timeout > 0 && l.timed() {
+		at = min(at, time.Duration(l.lastRecv.Load())+l.timeout)
+	}
+	l.conn.SetReadDeadline(time.Now().Add(max(at-l.e.now(), time.Millisecond)))
+}
+
+// accept reports whether a packet from comes from the peer: from the IP
+// address its SDP names. The first such packet after an SDP decides the
+// port media goes back to (symmetric RTP); others from that address but
+// another port are not taken until a new SDP.
+func (l *Leg) accept(from netip.AddrPort) bool {
+	r := l.remote.Load()
+	if r == nil || from.Addr() != r.RTP.Addr() {
+		return false
+	}
+	if !l.latched.Load() {
+		l.dest.Store(&from)
+		l.latched.Store(true)
+		return true
+	}
+	d := l.dest.Load()
+	return d != nil && *d == from
+}
+
 // send writes one RTP packet to the peer. advance is how far the timestamp
 // moves from the previous packet (ignored on the first packet of a burst,
-// where the wall clock decides); tc transcodes the payload when not nil.
-// A leg whose peer is unknown drops the packet. It does not allocate.
-func (l *Leg) send(pt uint8, advance uint32, payload []byte, tc *transcoder, now time.Duration) {
-	peer := l.peer.Load()
-	if peer == nil {
+// where the wall clock decides); mark sets the marker bit (the start of a
+// telephone event); tc transcodes the payload when not nil. A leg whose
+// peer is unknown, or does not want media (hold), drops the packet. It
+// does not allocate.
+func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *transcoder, now time.Duration) {
+	dest := l.dest.Load()
+	if dest == nil {
+		return
+	}
+	if r := l.remote.Load(); r != nil && (!r.Receives || r.RTP.Addr().IsUnspecified()) {
+		l.startBurst() // held: the first packet after resuming starts a talkspurt
 		return
 	}
 	l.out.Lock()
 	h := &l.hdr
 	h.PayloadType = pt
-	h.Marker = false
+	h.Marker = mark
 	switch {
 	case l.newBurst:
 		// A new writer takes over (announcement, tone or relay): move the
 		// timestamp by the time that passed, and mark the new talkspurt.
 		if l.sentOnce {
-			frames := (now - l.lastSend + 10*time.Millisecond) / (20 * time.Millisecond)
-			h.Timestamp += uint32(max(1, frames)) * FrameSamples
+			frames := (now - l.lastSend + 10*time.Millisecond) / audio.FrameDuration
+			h.Timestamp += uint32(max(1, frames)) * audio.FrameSamples
 		}
 		h.Marker = true
 		l.newBurst = false
@@ -229,7 +330,11 @@ func (l *Leg) send(pt uint8, advance uint32, payload []byte, tc *transcoder, now
 	if tc != nil {
 		tc.apply(l.outBuf[n : n+m])
 	}
-	_, err := l.conn.WriteToUDPAddrPort(l.outBuf[:n+m], *peer)
+	_, err := l.conn.WriteToUDPAddrPort(l.outBuf[:n+m], *dest)
+	if err == nil {
+		l.sentPkts++
+		l.sentBytes += uint32(m)
+	}
 	l.out.Unlock()
 	if err != nil {
 		l.e.stats.sendErrors.Add(1)

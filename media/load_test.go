@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/phonediversions/phonediversions/audio"
 	"io"
 	"net"
 	"net/netip"
@@ -191,7 +192,7 @@ func runStreams(b *testing.B, n int, ramp, measure time.Duration) {
 	var streams []*media.Stream
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		leg, err := e.NewLeg(media.LegConfig{Format: media.Format{Codec: media.PCMU}, Peer: netip.MustParseAddrPort(addrs[i%len(addrs)])})
+		leg, err := e.NewLeg(media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: netip.MustParseAddrPort(addrs[i%len(addrs)])})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -250,9 +251,9 @@ func runParties() {
 	for _, p := range ports {
 		var pair [2]int
 		for j, port := range p {
-			codec := media.PCMU
+			codec := audio.PCMU
 			if j == 1 {
-				codec = media.PCMA // the far party chose A-law: the relay transcodes
+				codec = audio.PCMA // the far party chose A-law: the relay transcodes
 			}
 			leg, err := e.NewLeg(media.LegConfig{Format: media.Format{Codec: codec}, Peer: netip.AddrPortFrom(ip, uint16(port))})
 			if err != nil {
@@ -268,7 +269,7 @@ func runParties() {
 	if err := json.NewDecoder(os.Stdin).Decode(&goAhead); err != nil {
 		panic(err)
 	}
-	frames := [2][][]byte{media.RingbackEurope().Frames(media.PCMU), media.RingbackEurope().Frames(media.PCMA)}
+	frames := [2][][]byte{media.RingbackEurope().Frames(audio.PCMU), media.RingbackEurope().Frames(audio.PCMA)}
 	var streams []*media.Stream
 	start := time.Now()
 	for i, leg := range legs {
@@ -306,11 +307,11 @@ func runRelay(b *testing.B, pairs int, ramp, measure time.Duration) {
 	var ports [][2]int
 	var legs []*media.Leg
 	for i := 0; i < pairs; i++ {
-		a, err := e.NewLeg(media.LegConfig{Format: media.Format{Codec: media.PCMU}})
+		a, err := e.NewLeg(media.LegConfig{Format: media.Format{Codec: audio.PCMU}})
 		if err != nil {
 			b.Fatal(err)
 		}
-		c, err := e.NewLeg(media.LegConfig{Format: media.Format{Codec: media.PCMA}})
+		c, err := e.NewLeg(media.LegConfig{Format: media.Format{Codec: audio.PCMA}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/zaf/g711"
 
+	"github.com/phonediversions/phonediversions/audio"
 	"github.com/phonediversions/phonediversions/media"
 	"github.com/phonediversions/phonediversions/prompts"
 )
@@ -36,7 +37,13 @@ type peer struct {
 
 func newPeer(t testing.TB) *peer {
 	t.Helper()
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+	return newPeerOn(t, loopback)
+}
+
+// newPeerOn opens a peer on another address, such as 127.0.0.2.
+func newPeerOn(t testing.TB, ip netip.Addr) *peer {
+	t.Helper()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +58,11 @@ type received struct {
 	p  rtp.Packet
 }
 
-// read returns the packets that arrive until none has come for quiet.
+// isRTCP tells an RTCP packet (a leg's report reaching a test socket that
+// happens to sit on another leg's RTCP port) from RTP.
+func isRTCP(b []byte) bool { return len(b) > 1 && b[1] >= 200 && b[1] <= 204 }
+
+// read returns the RTP packets that arrive until none has come for quiet.
 func (p *peer) read(quiet time.Duration) []received {
 	p.t.Helper()
 	var out []received
@@ -61,6 +72,9 @@ func (p *peer) read(quiet time.Duration) []received {
 		n, err := p.conn.Read(buf)
 		if err != nil {
 			return out
+		}
+		if isRTCP(buf[:n]) {
+			continue
 		}
 		var pkt rtp.Packet
 		if err := pkt.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
@@ -81,6 +95,9 @@ func (p *peer) readN(n int, timeout time.Duration) []received {
 		m, err := p.conn.Read(buf)
 		if err != nil {
 			p.t.Fatalf("got %d of %d packets: %v", len(out), n, err)
+		}
+		if isRTCP(buf[:m]) {
+			continue
 		}
 		var pkt rtp.Packet
 		if err := pkt.Unmarshal(append([]byte(nil), buf[:m]...)); err != nil {
@@ -154,14 +171,11 @@ func checkStream(t *testing.T, got []received, pt uint8) {
 func TestAnnouncementCapture(t *testing.T) {
 	e := newEngine(t)
 	p := builtin(t)
-	for _, c := range []struct {
-		codec media.Codec
-		law   prompts.Codec
-	}{{media.PCMU, prompts.PCMU}, {media.PCMA, prompts.PCMA}} {
-		t.Run(c.codec.String(), func(t *testing.T) {
+	for _, codec := range audio.Codecs {
+		t.Run(codec.String(), func(t *testing.T) {
 			sink := newPeer(t)
-			leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: c.codec}, Peer: sink.addr()})
-			frames := p.Frames(c.law)
+			leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: codec}, Peer: sink.addr()})
+			frames := p.Frames(codec)
 			s := e.Play(leg, frames, false)
 			got := sink.readN(len(frames), 30*time.Second)
 			if !s.Finished() {
@@ -170,7 +184,7 @@ func TestAnnouncementCapture(t *testing.T) {
 			if extra := sink.read(100 * time.Millisecond); len(extra) != 0 {
 				t.Fatalf("%d packets after the end", len(extra))
 			}
-			checkStream(t, got, uint8(c.codec))
+			checkStream(t, got, uint8(codec))
 			// 50 packets per second: n packets span (n-1)·20 ms.
 			span := got[len(got)-1].at.Sub(got[0].at)
 			want := time.Duration(len(got)-1) * 20 * time.Millisecond
@@ -187,7 +201,7 @@ func TestAnnouncementCapture(t *testing.T) {
 				t.Fatal("the payload differs from the announcement")
 			}
 			decode := g711.DecodeUlaw
-			if c.codec == media.PCMA {
+			if codec == audio.PCMA {
 				decode = g711.DecodeAlaw
 			}
 			if len(decode(heard)) != 2*len(frames)*160 {
@@ -200,8 +214,8 @@ func TestAnnouncementCapture(t *testing.T) {
 func TestStopEndsStreamAtOnce(t *testing.T) {
 	e := newEngine(t)
 	sink := newPeer(t)
-	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Peer: sink.addr()})
-	s := e.Play(leg, media.RingbackEurope().Frames(media.PCMU), true)
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: sink.addr()})
+	s := e.Play(leg, media.RingbackEurope().Frames(audio.PCMU), true)
 	got := sink.readN(10, 5*time.Second)
 	checkStream(t, got, 0)
 	start := time.Now()
@@ -223,7 +237,7 @@ func TestStopEndsStreamAtOnce(t *testing.T) {
 }
 
 func TestRingbackCadence(t *testing.T) {
-	frames := media.RingbackEurope().Frames(media.PCMA)
+	frames := media.RingbackEurope().Frames(audio.PCMA)
 	if len(frames) != 250 { // 5 s of 20 ms frames
 		t.Fatalf("%d frames", len(frames))
 	}
@@ -256,64 +270,92 @@ func TestRingbackCadence(t *testing.T) {
 	}
 }
 
-func TestSymmetricRTP(t *testing.T) {
+// TestMediaOnlyFromThePeerTheSDPNames sends a stray packet before the
+// peer speaks: it does not capture the stream (the fault was to latch to
+// the first source of all). The peer then sends from another port of its
+// address (a NAT) and the media follows it; a new SDP moves the media to
+// another address (a transfer, music on hold elsewhere) and re-arms.
+func TestMediaOnlyFromThePeerTheSDPNames(t *testing.T) {
 	e := newEngine(t)
-	sdpAddr, real, stray := newPeer(t), newPeer(t), newPeer(t)
-	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Peer: sdpAddr.addr()})
-	s := e.Play(leg, media.RingbackEurope().Frames(media.PCMU), true)
+	sdpAddr, natted := newPeer(t), newPeer(t)
+	stray := newPeerOn(t, netip.MustParseAddr("127.0.0.2"))
+	moved := newPeerOn(t, netip.MustParseAddr("127.0.0.3"))
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: sdpAddr.addr()})
+	before := e.Stats().DroppedPackets
+	stray.send(leg.LocalAddr(), rtp.Header{PayloadType: 0, SSRC: 2}, make([]byte, 160))
+	eventually(t, "the stray packet dropped", func() bool { return e.Stats().DroppedPackets > before })
+	s := e.Play(leg, media.RingbackEurope().Frames(audio.PCMU), true)
 	defer s.Stop()
 	sdpAddr.readN(3, 5*time.Second)
-	// The phone sends from another port than its SDP said (a NAT): media follows it.
-	real.send(leg.LocalAddr(), rtp.Header{PayloadType: 0, SSRC: 1}, make([]byte, 160))
-	deadline := time.Now().Add(5 * time.Second)
-	for leg.Peer() != real.addr() {
-		if time.Now().After(deadline) {
-			t.Fatal("the leg never followed the peer's source address")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if got := stray.read(100 * time.Millisecond); len(got) != 0 {
+		t.Fatal("a stray packet captured the stream")
 	}
-	real.readN(3, 5*time.Second)
-	// Packets from a third party do not steal the stream.
+	// The phone sends from another port of its address: media follows it.
+	natted.send(leg.LocalAddr(), rtp.Header{PayloadType: 0, SSRC: 1}, make([]byte, 160))
+	eventually(t, "the leg following the source port", func() bool { return leg.Peer() == natted.addr() })
+	natted.readN(3, 5*time.Second)
 	stray.send(leg.LocalAddr(), rtp.Header{PayloadType: 0, SSRC: 2}, make([]byte, 160))
-	real.readN(5, 5*time.Second)
-	if leg.Peer() != real.addr() {
+	natted.readN(5, 5*time.Second)
+	if leg.Peer() != natted.addr() || len(stray.read(100*time.Millisecond)) != 0 {
 		t.Fatal("a stray packet moved the stream")
 	}
-	if got := stray.read(100 * time.Millisecond); len(got) != 0 {
-		t.Fatal("the stray source received media")
+	// A new SDP names another address: media goes there, and packets from
+	// the old one are no longer taken.
+	leg.SetPeer(moved.addr())
+	moved.readN(3, 5*time.Second)
+	received := e.Stats().PacketsReceived
+	natted.send(leg.LocalAddr(), rtp.Header{PayloadType: 0, SSRC: 1, SequenceNumber: 2}, make([]byte, 160))
+	moved.send(leg.LocalAddr(), rtp.Header{PayloadType: 0, SSRC: 3}, make([]byte, 160))
+	eventually(t, "the moved peer's packet taken", func() bool { return e.Stats().PacketsReceived == received+1 })
+	if leg.Peer() != moved.addr() {
+		t.Fatalf("sending to %v, want the new address %v", leg.Peer(), moved.addr())
+	}
+}
+
+// eventually waits for cond, failing after 5 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
 func TestRelayTranscodesAndRemapsEvents(t *testing.T) {
 	e := newEngine(t)
 	caller, far := newPeer(t), newPeer(t)
-	a := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU, DTMF: 101}, Peer: caller.addr()})
-	b := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMA, DTMF: 96}, Peer: far.addr()})
+	a := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU, DTMF: 101, CN: true}, Peer: caller.addr()})
+	b := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMA, DTMF: 96, CN: true}, Peer: far.addr()})
 	e.Bridge(a, b)
 
-	audio := make([]byte, 160)
-	for i := range audio {
-		audio[i] = byte(i)
+	speech := make([]byte, 160)
+	for i := range speech {
+		speech[i] = byte(i)
 	}
 	event := []byte{5, 0x0a, 0x01, 0x40} // digit 5, volume 10, duration 320
-	// caller → far: PCMU becomes PCMA, event 101 becomes 96, unknown 18 is dropped, CN passes.
-	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 0, SequenceNumber: 10, Timestamp: 1000, SSRC: 7}, audio)
-	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 0, SequenceNumber: 11, Timestamp: 1160, SSRC: 7}, audio)
+	// caller → far: PCMU becomes PCMA, event 101 becomes 96 (its start
+	// keeping its marker), unknown 18 is dropped, CN (negotiated by both) passes.
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 0, SequenceNumber: 10, Timestamp: 1000, SSRC: 7}, speech)
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 0, SequenceNumber: 11, Timestamp: 1160, SSRC: 7}, speech)
 	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 18, SequenceNumber: 12, Timestamp: 1320, SSRC: 7}, make([]byte, 20))
 	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 101, SequenceNumber: 13, Timestamp: 1320, SSRC: 7, Marker: true}, event)
 	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 101, SequenceNumber: 14, Timestamp: 1320, SSRC: 7}, event)
 	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 13, SequenceNumber: 15, Timestamp: 1480, SSRC: 7}, []byte{40})
 	got := far.readN(5, 5*time.Second)
 	wantPT := []uint8{8, 8, 96, 96, 13}
+	wantMarker := []bool{true, false, true, false, false}
 	for i, r := range got {
-		if r.p.PayloadType != wantPT[i] {
-			t.Errorf("packet %d: payload type %d, want %d", i, r.p.PayloadType, wantPT[i])
+		if r.p.PayloadType != wantPT[i] || r.p.Marker != wantMarker[i] {
+			t.Errorf("packet %d: payload type %d marker %v, want %d %v", i, r.p.PayloadType, r.p.Marker, wantPT[i], wantMarker[i])
 		}
 		if i > 0 && r.p.SequenceNumber != got[i-1].p.SequenceNumber+1 {
 			t.Errorf("packet %d: sequence not continuous", i)
 		}
 	}
-	if !bytes.Equal(got[0].p.Payload, g711.Ulaw2Alaw(audio)) {
+	if !bytes.Equal(got[0].p.Payload, g711.Ulaw2Alaw(speech)) {
 		t.Error("audio was not transcoded µ-law → A-law")
 	}
 	if !bytes.Equal(got[2].p.Payload, event) {
@@ -325,27 +367,46 @@ func TestRelayTranscodesAndRemapsEvents(t *testing.T) {
 	if got[2].p.Timestamp != got[3].p.Timestamp {
 		t.Error("the two packets of one event must share their timestamp")
 	}
-	if !got[0].p.Marker {
-		t.Error("first relayed packet has no marker")
-	}
 
 	// far → caller: PCMA becomes PCMU.
-	far.send(b.LocalAddr(), rtp.Header{PayloadType: 8, SequenceNumber: 1, Timestamp: 1, SSRC: 9}, audio)
+	far.send(b.LocalAddr(), rtp.Header{PayloadType: 8, SequenceNumber: 1, Timestamp: 1, SSRC: 9}, speech)
 	back := caller.readN(1, 5*time.Second)
-	if back[0].p.PayloadType != 0 || !bytes.Equal(back[0].p.Payload, g711.Alaw2Ulaw(audio)) {
-		t.Errorf("far → caller: payload type %d, transcoded %v", back[0].p.PayloadType, bytes.Equal(back[0].p.Payload, g711.Alaw2Ulaw(audio)))
+	if back[0].p.PayloadType != 0 || !bytes.Equal(back[0].p.Payload, g711.Alaw2Ulaw(speech)) {
+		t.Errorf("far → caller: payload type %d, transcoded %v", back[0].p.PayloadType, bytes.Equal(back[0].p.Payload, g711.Alaw2Ulaw(speech)))
 	}
 	if st := e.Stats(); st.DroppedPackets != 1 || st.RelayDelay.Total() != 6 {
 		t.Errorf("stats: %d dropped (want 1), %d relayed (want 6)", st.DroppedPackets, st.RelayDelay.Total())
 	}
 }
 
+// TestRelayWithoutEventsOrComfortNoise relays to a leg that negotiated
+// neither telephone events nor comfort noise: both are dropped, and the
+// events are counted where the call can see them.
+func TestRelayWithoutEventsOrComfortNoise(t *testing.T) {
+	e := newEngine(t)
+	caller, far := newPeer(t), newPeer(t)
+	a := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU, DTMF: 101}, Peer: caller.addr()})
+	b := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: far.addr()})
+	br := e.Bridge(a, b)
+	event := []byte{5, 0x0a, 0x01, 0x40}
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 101, SequenceNumber: 1, Timestamp: 160, SSRC: 7, Marker: true}, event)
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 13, SequenceNumber: 2, Timestamp: 320, SSRC: 7}, []byte{40})
+	caller.send(a.LocalAddr(), rtp.Header{PayloadType: 0, SequenceNumber: 3, Timestamp: 480, SSRC: 7}, make([]byte, 160))
+	got := far.readN(1, 5*time.Second)
+	if got[0].p.PayloadType != 0 || len(far.read(100*time.Millisecond)) != 0 {
+		t.Errorf("relayed payload type %d and more: want the audio alone", got[0].p.PayloadType)
+	}
+	if ab, _ := br.DTMFDropped(); ab != 1 || e.Stats().DTMFDropped != 1 {
+		t.Errorf("dropped events counted %d, engine %d; want 1", ab, e.Stats().DTMFDropped)
+	}
+}
+
 func TestAnnouncementThenRelayKeepsOneStream(t *testing.T) {
 	e := newEngine(t)
 	caller, far := newPeer(t), newPeer(t)
-	a := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Peer: caller.addr()})
-	b := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Peer: far.addr()})
-	frames := media.RingbackEurope().Frames(media.PCMU)[:10]
+	a := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: caller.addr()})
+	b := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: far.addr()})
+	frames := media.RingbackEurope().Frames(audio.PCMU)[:10]
 	if !e.Play(a, frames, false).Finished() {
 		t.Fatal("announcement did not finish")
 	}
@@ -371,8 +432,8 @@ func TestMediaTimeout(t *testing.T) {
 	e := newEngine(t)
 	talker := newPeer(t)
 	fired := make(chan time.Time, 1)
-	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Timeout: 300 * time.Millisecond,
-		OnTimeout: func() { fired <- time.Now() }})
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Timeout: 300 * time.Millisecond,
+		Peer: talker.addr(), OnTimeout: func() { fired <- time.Now() }})
 	// While the peer talks, no timeout.
 	var stopped time.Time
 	for i := 0; i < 10; i++ {
@@ -397,52 +458,75 @@ func TestMediaTimeout(t *testing.T) {
 	}
 }
 
+// freePairBase finds an even port whose odd neighbour is free too, by
+// asking the kernel for ports until one is even.
+func freePairBase(t *testing.T) int {
+	t.Helper()
+	for range 1000 {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if port%2 == 0 && port+8 < 65535 {
+			return port
+		}
+	}
+	t.Fatal("no even port from the kernel in 1,000 tries")
+	return 0
+}
+
 func TestPorts(t *testing.T) {
-	// Hold the first port of the range elsewhere: the allocator skips it.
-	held, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0})
-	if err != nil {
-		t.Fatal(err)
+	base := freePairBase(t)
+	// Hold the RTP port of the first pair and the RTCP port of the third
+	// elsewhere: the allocator skips both pairs.
+	hold := func(port int) {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			t.Skipf("port %d was taken meanwhile: %v", port, err)
+		}
+		t.Cleanup(func() { c.Close() })
 	}
-	defer held.Close()
-	hp := held.LocalAddr().(*net.UDPAddr).Port
-	if hp%2 == 1 {
-		t.Skip("the kernel gave an odd port; the even-port case is what is tested")
-	}
-	ports, err := media.NewPorts(loopback, hp, hp+6)
+	hold(base)
+	hold(base + 5)
+	ports, err := media.NewPorts(loopback, base, base+8) // pairs at base, +2, +4, +6
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ports.Capacity() != 4 {
 		t.Fatalf("capacity %d", ports.Capacity())
 	}
-	var got []int
-	var conns []*net.UDPConn
+	var got []media.PortPair
 	for {
-		c, p, err := ports.Listen()
+		pair, err := ports.Listen()
 		if errors.Is(err, media.ErrNoPorts) {
 			break
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, p)
-		conns = append(conns, c)
+		got = append(got, pair)
 	}
-	if len(got) != 3 {
-		t.Fatalf("allocated %v; want the 3 free even ports", got)
+	if len(got) != 2 || got[0].Port != base+2 || got[1].Port != base+6 {
+		t.Fatalf("allocated %v; want the pairs at %d and %d", got, base+2, base+6)
 	}
-	for _, p := range got {
-		if p%2 != 0 || p == hp {
-			t.Fatalf("port %d", p)
+	for _, pair := range got {
+		if pair.RTCP.LocalAddr().(*net.UDPAddr).Port != pair.Port+1 {
+			t.Fatalf("RTCP of %d on %v", pair.Port, pair.RTCP.LocalAddr())
 		}
 	}
-	ports.Release(conns[1], got[1])
-	c, p, err := ports.Listen()
-	if err != nil || p != got[1] {
-		t.Fatalf("after release got %d, %v; want %d", p, err, got[1])
+	ports.Release(got[0])
+	again, err := ports.Listen()
+	if err != nil || again.Port != got[0].Port {
+		t.Fatalf("after release: %d %v", again.Port, err)
 	}
-	c.Close()
+	ports.Release(again)
+	ports.Release(got[1])
+	if ports.InUse() != 0 {
+		t.Fatalf("%d pairs still in use", ports.InUse())
+	}
 	if _, err := media.NewPorts(loopback, 11, 11); err == nil {
-		t.Fatal("a range with no even port was accepted")
+		t.Fatal("a range with no pair was accepted")
 	}
 }
 
@@ -451,7 +535,7 @@ func TestPorts(t *testing.T) {
 func TestRTPHeaderBytes(t *testing.T) {
 	e := newEngine(t)
 	sink := newPeer(t)
-	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMA}, Peer: sink.addr()})
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMA}, Peer: sink.addr()})
 	e.Play(leg, [][]byte{bytes.Repeat([]byte{0xd5}, 160)}, false).Finished()
 	buf := make([]byte, 2048)
 	sink.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -467,7 +551,7 @@ func TestRTPHeaderBytes(t *testing.T) {
 func TestMediaTimeoutHeldUntilReleased(t *testing.T) {
 	e := newEngine(t)
 	fired := make(chan time.Time, 1)
-	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: media.PCMU}, Timeout: 200 * time.Millisecond,
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Timeout: 200 * time.Millisecond,
 		HoldTimeout: true, OnTimeout: func() { fired <- time.Now() }})
 	select {
 	case <-fired:
@@ -483,5 +567,79 @@ func TestMediaTimeoutHeldUntilReleased(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no timeout after release")
+	}
+}
+
+// TestHoldPausesSendingAndSilence puts the peer on hold (inactive): the
+// leg sends nothing and does not time out however long the hold lasts;
+// resumed, it sends again (starting a talkspurt) and times out on silence.
+func TestHoldPausesSendingAndSilence(t *testing.T) {
+	e := newEngine(t)
+	p := newPeer(t)
+	fired := make(chan struct{}, 1)
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: p.addr(), Timeout: 300 * time.Millisecond,
+		OnTimeout: func() { fired <- struct{}{} }})
+	s := e.Play(leg, media.RingbackEurope().Frames(audio.PCMU), true)
+	defer s.Stop()
+	p.readN(3, 5*time.Second)
+	leg.SetRemote(media.Remote{RTP: p.addr(), Sends: false, Receives: false})
+	p.read(60 * time.Millisecond) // what was on its way
+	if got := p.read(900 * time.Millisecond); len(got) != 0 {
+		t.Fatalf("%d packets sent to a peer on hold", len(got))
+	}
+	select {
+	case <-fired:
+		t.Fatal("a held call timed out for silence")
+	default:
+	}
+	leg.SetRemote(media.Remote{RTP: p.addr(), Sends: true, Receives: true})
+	got := p.readN(3, 5*time.Second)
+	if !got[0].p.Marker {
+		t.Error("the first packet after the hold does not start a talkspurt")
+	}
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no timeout after the resumed peer stayed silent")
+	}
+}
+
+// TestRTCP lets two legs talk to each other: each sends reports on its
+// odd port, and each learns the other's view of its stream and the round
+// trip; a peer's lost packets are counted from its sequence numbers.
+func TestRTCP(t *testing.T) {
+	e, err := media.New(media.Config{IP: loopback, PortMin: 40000, PortMax: 40998, ReportInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	a := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}})
+	b := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}})
+	a.SetPeer(b.LocalAddr())
+	b.SetPeer(a.LocalAddr())
+	sa := e.Play(a, media.RingbackEurope().Frames(audio.PCMU), true)
+	sb := e.Play(b, media.RingbackEurope().Frames(audio.PCMU), true)
+	defer sa.Stop()
+	defer sb.Stop()
+	eventually(t, "round trips measured both ways", func() bool {
+		qa, qb := a.Quality(), b.Quality()
+		return qa.RTT > 0 && qb.RTT > 0 && qa.Reports >= 2 && qb.Reports >= 2
+	})
+	qa := a.Quality()
+	if qa.Received < 5 || qa.Lost != 0 || qa.RTT > 100*time.Millisecond || qa.PeerLost != 0 {
+		t.Errorf("quality %+v", qa)
+	}
+	if st := e.Stats(); st.RTCPSent < 4 || st.RTCPReceived < 4 {
+		t.Errorf("RTCP counted: %d sent, %d received", st.RTCPSent, st.RTCPReceived)
+	}
+	// A peer whose packets 3 and 4 never arrive.
+	p := newPeer(t)
+	c := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: p.addr()})
+	for _, seq := range []uint16{1, 2, 5, 6} {
+		p.send(c.LocalAddr(), rtp.Header{PayloadType: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 160, SSRC: 11}, make([]byte, 160))
+	}
+	eventually(t, "the four packets counted", func() bool { return c.Quality().Received == 4 })
+	if q := c.Quality(); q.Lost != 2 {
+		t.Errorf("lost %d, want 2", q.Lost)
 	}
 }

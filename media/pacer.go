@@ -1,6 +1,7 @@
 package media
 
 import (
+	"github.com/phonediversions/phonediversions/audio"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,12 +188,12 @@ func (sh *shard) serve(slot int, at time.Duration) {
 		}
 		now := e.now()
 		late := now - at
-		advance := uint32(FrameSamples)
+		advance := uint32(audio.FrameSamples)
 		if late > maxBehind {
 			// Skip what can no longer be on time rather than burst.
 			skip := int(late / framePeriod)
 			s.idx += skip
-			advance += uint32(skip) * FrameSamples
+			advance += uint32(skip) * audio.FrameSamples
 			e.stats.skipped.Add(uint64(skip))
 			if !s.loop && s.idx >= len(s.frames) {
 				list = sh.remove(slot, i, true)
@@ -200,7 +201,7 @@ func (sh *shard) serve(slot int, at time.Duration) {
 			}
 			s.idx %= len(s.frames)
 		}
-		s.leg.send(s.pt, advance, s.frames[s.idx], nil, now)
+		s.leg.send(s.pt, advance, false, s.frames[s.idx], nil, now)
 		sh.lateness.observe(late)
 		if late > sh.lateAt {
 			e.stats.late.Add(1)

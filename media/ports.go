@@ -11,9 +11,9 @@ import (
 // ErrNoPorts is returned when every RTP port of the range is in use.
 var ErrNoPorts = errors.New("media: no free RTP port in the configured range")
 
-// Ports hands out even UDP ports of a range for RTP (the odd port above each
-// is left for RTCP, as RFC 3550 suggests). A port is taken by binding a
-// socket to it, so ports that other programs hold are skipped.
+// Ports hands out pairs of UDP ports of a range: an even port for RTP and
+// the odd one above it for RTCP (RFC 3550 11). A pair is taken by binding
+// both sockets, so ports that other programs hold are skipped.
 type Ports struct {
 	ip       netip.Addr
 	min, max int
@@ -23,59 +23,73 @@ type Ports struct {
 	next int
 }
 
-// NewPorts returns an allocator of the even ports in [min, max] on ip.
-// Errors: a range that holds no even port, or that is not within 1–65535.
+// PortPair is an RTP socket on an even port and the RTCP socket above it.
+type PortPair struct {
+	RTP, RTCP *net.UDPConn
+	Port      int // the RTP port
+}
+
+// NewPorts returns an allocator of the port pairs in [min, max] on ip.
+// Errors: a range that holds no pair, or that is not within 1–65535.
 func NewPorts(ip netip.Addr, min, max int) (*Ports, error) {
 	if min%2 == 1 {
 		min++
 	}
-	if min < 1 || max > 65535 || min > max {
-		return nil, fmt.Errorf("media: RTP port range %d-%d holds no even port", min, max)
+	if max%2 == 0 {
+		max-- // the RTCP port of the last pair must be in the range
+	}
+	if min < 1 || max > 65535 || min+1 > max {
+		return nil, fmt.Errorf("media: RTP port range %d-%d holds no pair of ports", min, max)
 	}
 	return &Ports{ip: ip, min: min, max: max, used: map[int]bool{}, next: min}, nil
 }
 
-// Capacity returns how many ports the range holds.
-func (p *Ports) Capacity() int { return (p.max-p.min)/2 + 1 }
+// Capacity returns how many pairs the range holds.
+func (p *Ports) Capacity() int { return (p.max - p.min + 1) / 2 }
 
-// InUse returns how many ports are allocated now.
+// InUse returns how many pairs are allocated now.
 func (p *Ports) InUse() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.used)
 }
 
-// Listen binds a UDP socket to the next free even port. Ports are handed
-// out in turn round the range, so a port just released is the last to be
-// reused, leaving time for stray packets of its last call to die out.
-// Errors: ErrNoPorts.
-func (p *Ports) Listen() (*net.UDPConn, int, error) {
+// Listen binds the next free pair. Pairs are handed out in turn round the
+// range, so a pair just released is the last to be reused, leaving time
+// for stray packets of its last call to die out. Errors: ErrNoPorts.
+func (p *Ports) Listen() (PortPair, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := p.Capacity()
 	for i := 0; i < n; i++ {
 		port := p.next
 		p.next += 2
-		if p.next > p.max {
+		if p.next+1 > p.max {
 			p.next = p.min
 		}
 		if p.used[port] {
 			continue
 		}
-		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port))))
+		rtpConn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port))))
 		if err != nil {
 			continue // held by someone else
 		}
+		rtcpConn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port+1))))
+		if err != nil {
+			rtpConn.Close()
+			continue
+		}
 		p.used[port] = true
-		return conn, port, nil
+		return PortPair{RTP: rtpConn, RTCP: rtcpConn, Port: port}, nil
 	}
-	return nil, 0, ErrNoPorts
+	return PortPair{}, ErrNoPorts
 }
 
-// Release closes conn and frees its port.
-func (p *Ports) Release(conn *net.UDPConn, port int) {
-	conn.Close()
+// Release closes the pair's sockets and frees its ports.
+func (p *Ports) Release(pair PortPair) {
+	pair.RTP.Close()
+	pair.RTCP.Close()
 	p.mu.Lock()
-	delete(p.used, port)
+	delete(p.used, pair.Port)
 	p.mu.Unlock()
 }

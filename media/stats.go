@@ -102,6 +102,7 @@ func (h Histogram) Sub(earlier Histogram) Histogram {
 // counters are the engine's running totals.
 type counters struct {
 	sent, received, late, skipped, dropped, sendErrors, timeouts atomic.Uint64
+	rtcpSent, rtcpReceived, dtmfDropped                          atomic.Uint64
 	streams, legs                                                atomic.Int64
 	relayDelay                                                   histogram
 }
@@ -116,6 +117,9 @@ type Stats struct {
 	DroppedPackets  uint64 // packets read and not relayed: malformed, unknown payload type, stray source
 	SendErrors      uint64 // writes the socket refused
 	MediaTimeouts   uint64 // legs reported silent
+	RTCPSent        uint64 // RTCP reports sent
+	RTCPReceived    uint64 // RTCP packets taken from peers
+	DTMFDropped     uint64 // telephone events not relayed: the other leg negotiated none
 	ActiveStreams   int64  // announcement and tone streams playing
 	ActiveLegs      int64  // legs open
 	// Lateness is the send time of announcement packets against their deadline.

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"github.com/phonediversions/phonediversions/audio"
 	"math"
 	"time"
 
@@ -29,14 +30,14 @@ func RingbackNorthAmerica() Tone {
 
 // Frames renders one cadence of the tone as 20 ms G.711 frames in the
 // codec's law, to be played in a loop.
-func (t Tone) Frames(c Codec) [][]byte {
+func (t Tone) Frames(c audio.Codec) [][]byte {
 	period := t.On + t.Off
 	n := int(period / (20 * time.Millisecond))
 	if n == 0 {
 		return nil
 	}
 	onSamples := int(t.On / (time.Second / 8000))
-	buf := make([]byte, n*FrameSamples)
+	buf := make([]byte, n*audio.FrameSamples)
 	for i := range buf {
 		var v float64
 		if i < onSamples {
@@ -46,7 +47,7 @@ func (t Tone) Frames(c Codec) [][]byte {
 			v *= t.Level
 		}
 		x := int16(max(-32768, min(32767, v*32767)))
-		if c == PCMA {
+		if c == audio.PCMA {
 			buf[i] = g711.EncodeAlawFrame(x)
 		} else {
 			buf[i] = g711.EncodeUlawFrame(x)
@@ -54,7 +55,7 @@ func (t Tone) Frames(c Codec) [][]byte {
 	}
 	frames := make([][]byte, n)
 	for i := range frames {
-		frames[i] = buf[i*FrameSamples : (i+1)*FrameSamples : (i+1)*FrameSamples]
+		frames[i] = buf[i*audio.FrameSamples : (i+1)*audio.FrameSamples : (i+1)*audio.FrameSamples]
 	}
 	return frames
 }

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/phonediversions/phonediversions/audio"
 )
 
 //go:embed default.wav
@@ -70,7 +72,7 @@ func (l *Library) Decode(r io.Reader) (*Prompt, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.Duration() < FrameDuration {
+	if a.Duration() < audio.FrameDuration {
 		return nil, errorf(ENODATA, "the announcement is shorter than 20 ms")
 	}
 	return Encode(a), nil
@@ -168,7 +170,7 @@ func parseFile(buf []byte) (*Prompt, error) {
 		return nil, errorf(EUNSUPPORTED, "the stored announcement file is damaged")
 	}
 	n := int(binary.LittleEndian.Uint32(buf[len(fileMagic):h]))
-	padded := (n + FrameBytes - 1) / FrameBytes * FrameBytes
+	padded := (n + frameBytes - 1) / frameBytes * frameBytes
 	if len(buf)-h != 2*padded {
 		return nil, errorf(EUNSUPPORTED, "the stored announcement file is damaged")
 	}

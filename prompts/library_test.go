@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/zaf/g711"
+
+	"github.com/phonediversions/phonediversions/audio"
 )
 
 func openLibrary(t *testing.T, dir string) *Library {
@@ -53,19 +55,19 @@ func TestBuiltinAnnouncement(t *testing.T) {
 	if d := p.Duration(); d < 3*time.Second || d > 5*time.Second {
 		t.Fatalf("built-in announcement lasts %v", d)
 	}
-	for _, c := range []Codec{PCMU, PCMA} {
+	for _, c := range audio.Codecs {
 		frames := p.Frames(c)
-		if want := int((p.Duration() + FrameDuration - 1) / FrameDuration); len(frames) != want {
+		if want := int((p.Duration() + audio.FrameDuration - 1) / audio.FrameDuration); len(frames) != want {
 			t.Errorf("codec %d: %d frames, want %d", c, len(frames), want)
 		}
 		for i, fr := range frames {
-			if len(fr) != FrameBytes {
+			if len(fr) != audio.FrameSamples {
 				t.Fatalf("frame %d has %d bytes", i, len(fr))
 			}
 		}
 	}
 	// The two laws carry the same audio.
-	u, a := p.Frames(PCMU)[40], p.Frames(PCMA)[40]
+	u, a := p.Frames(audio.PCMU)[40], p.Frames(audio.PCMA)[40]
 	for i := range u {
 		du, da := int(g711.DecodeUlawFrame(u[i])), int(g711.DecodeAlawFrame(a[i]))
 		if diff := du - da; diff > 1024 || diff < -1024 {
@@ -88,7 +90,7 @@ func TestAddGetReopenRemove(t *testing.T) {
 	if id != 17 || gotDuration != p.Duration() || p.Duration() != 800*time.Millisecond {
 		t.Fatalf("id %d, registered %v, duration %v", id, gotDuration, p.Duration())
 	}
-	frames := p.Frames(PCMU)
+	frames := p.Frames(audio.PCMU)
 	if len(frames) != 40 {
 		t.Fatalf("%d frames for 0.8 s, want 40", len(frames))
 	}
@@ -98,7 +100,7 @@ func TestAddGetReopenRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(again.Frames(PCMU), frames) || !reflect.DeepEqual(again.Frames(PCMA), p.Frames(PCMA)) || again.Duration() != p.Duration() {
+	if !reflect.DeepEqual(again.Frames(audio.PCMU), frames) || !reflect.DeepEqual(again.Frames(audio.PCMA), p.Frames(audio.PCMA)) || again.Duration() != p.Duration() {
 		t.Fatal("the stored announcement differs after reopening")
 	}
 
@@ -165,7 +167,7 @@ func TestRefusedUploadChangesNothing(t *testing.T) {
 		t.Fatalf("refused uploads changed the folder: %v → %v", before, after)
 	}
 	still, err := openLibrary(t, dir).Get(1)
-	if err != nil || !reflect.DeepEqual(still.Frames(PCMA), active.Frames(PCMA)) {
+	if err != nil || !reflect.DeepEqual(still.Frames(audio.PCMA), active.Frames(audio.PCMA)) {
 		t.Fatalf("the active announcement changed: %v", err)
 	}
 }

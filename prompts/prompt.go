@@ -6,31 +6,15 @@ import (
 	"time"
 
 	"github.com/zaf/g711"
+
+	"github.com/phonediversions/phonediversions/audio"
 )
 
-// Codec is a G.711 law.
-type Codec int
-
-// The G.711 laws.
+// Every stored announcement is 8 kHz G.711 in frames of the audio
+// package: audio.Rate, audio.FrameSamples bytes, audio.FrameDuration.
 const (
-	PCMU Codec = iota // µ-law, RTP payload type 0
-	PCMA              // A-law, RTP payload type 8
-)
-
-// Audio facts of every stored announcement.
-const (
-	// Rate is the sample rate of stored announcements.
-	Rate = 8000
-	// FrameBytes is one 20 ms frame of 8 kHz G.711: 160 bytes.
-	FrameBytes = Rate / 50
-	// FrameDuration is the time one frame lasts.
-	FrameDuration = 20 * time.Millisecond
-)
-
-// Silence in each law, used to pad the last frame.
-const (
-	silenceU = 0xFF
-	silenceA = 0xD5
+	rate       = audio.Rate
+	frameBytes = audio.FrameSamples
 )
 
 // Prompt is an announcement ready to play: 8 kHz mono G.711 in both laws,
@@ -47,16 +31,16 @@ type Prompt struct {
 // Encode resamples audio to 8 kHz and encodes it in both laws. Samples
 // beyond full scale are clipped.
 func Encode(a Audio) *Prompt {
-	s := Resample(a.Samples, a.Rate, Rate)
+	s := Resample(a.Samples, a.Rate, rate)
 	n := len(s)
-	padded := (n + FrameBytes - 1) / FrameBytes * FrameBytes
+	padded := (n + frameBytes - 1) / frameBytes * frameBytes
 	u, al := make([]byte, padded), make([]byte, padded)
 	for i, v := range s {
 		x := int16(math.Round(float64(max(-1, min(v, 32767.0/32768))) * 32768))
 		u[i], al[i] = g711.EncodeUlawFrame(x), g711.EncodeAlawFrame(x)
 	}
 	for i := n; i < padded; i++ {
-		u[i], al[i] = silenceU, silenceA
+		u[i], al[i] = audio.Silence(audio.PCMU), audio.Silence(audio.PCMA)
 	}
 	return newPrompt(n, u, al)
 }
@@ -69,17 +53,17 @@ func newPrompt(samples int, ulaw, alaw []byte) *Prompt {
 
 // split cuts b into frames that share its memory.
 func split(b []byte) [][]byte {
-	out := make([][]byte, 0, len(b)/FrameBytes)
-	for i := 0; i+FrameBytes <= len(b); i += FrameBytes {
-		out = append(out, b[i:i+FrameBytes:i+FrameBytes])
+	out := make([][]byte, 0, len(b)/frameBytes)
+	for i := 0; i+frameBytes <= len(b); i += frameBytes {
+		out = append(out, b[i:i+frameBytes:i+frameBytes])
 	}
 	return out
 }
 
 // Frames returns the 20 ms frames in the codec's law. The frames share the
 // prompt's memory: callers must not change them.
-func (p *Prompt) Frames(c Codec) [][]byte {
-	if c == PCMA {
+func (p *Prompt) Frames(c audio.Codec) [][]byte {
+	if c == audio.PCMA {
 		return p.framesA
 	}
 	return p.framesU
@@ -88,7 +72,7 @@ func (p *Prompt) Frames(c Codec) [][]byte {
 // Duration returns the length of the announcement (before the padding of
 // its last frame).
 func (p *Prompt) Duration() time.Duration {
-	return time.Duration(p.samples) * time.Second / Rate
+	return time.Duration(p.samples) * time.Second / rate
 }
 
 // WriteWAV writes the announcement as a 16-bit PCM WAV file (decoded from
@@ -99,7 +83,7 @@ func (p *Prompt) WriteWAV(w io.Writer) error {
 	for i := range pcm {
 		pcm[i] = g711.DecodeUlawFrame(p.ulaw[i])
 	}
-	return WriteWAV(w, Rate, pcm)
+	return WriteWAV(w, rate, pcm)
 }
 
 // Peaks returns n values from 0 to 1: the loudest sample of each of n

@@ -11,8 +11,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/phonediversions/phonediversions/audio"
 	"github.com/phonediversions/phonediversions/routing"
-	"github.com/phonediversions/phonediversions/sip/sdp"
 )
 
 func TestRoutingAppliesDiversion(t *testing.T) {
@@ -25,7 +25,7 @@ func TestRoutingAppliesDiversion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, nil)
-			caller := newPhone(t, "0791234567", sdp.PCMU, 0x11)
+			caller := newPhone(t, "0791234567", audio.PCMU, 0x11)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			dlg, err := caller.invite(ctx, f.srv.UDPPort(), tt.called, caller.sdp())
@@ -78,7 +78,7 @@ func TestRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, tt.mod)
-			caller := newPhone(t, "0791234567", sdp.PCMU, 0x11)
+			caller := newPhone(t, "0791234567", audio.PCMU, 0x11)
 			dlg, err := caller.invite(context.Background(), f.srv.UDPPort(), tt.to, caller.sdp(), tt.headers...)
 			if err != nil {
 				t.Fatal(err)
@@ -95,7 +95,7 @@ func TestRefusals(t *testing.T) {
 
 func TestForwardedBackWhileRingingIsALoop(t *testing.T) {
 	f := newFixture(t, nil)
-	caller := newPhone(t, "2001", sdp.PCMU, 0x11)
+	caller := newPhone(t, "2001", audio.PCMU, 0x11)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	first, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
@@ -104,9 +104,23 @@ func TestForwardedBackWhileRingingIsALoop(t *testing.T) {
 	}
 	in := f.far.nextInvite(5 * time.Second)
 	in.dlg.Respond(180, "Ringing", nil)
-	// The PBX forwards our leg to 1001 back to the product, without our mark.
-	again := newPhone(t, "2001", sdp.PCMU, 0x33)
-	second, err := again.invite(ctx, f.srv.UDPPort(), "5000", again.sdp(), diversion("1001"))
+	// Another caller with the same number, diverted from the same line
+	// meanwhile, is a call of its own (the fault was to refuse it 482):
+	// its history is its own, not ours grown.
+	twin := newPhone(t, "2001", audio.PCMU, 0x44)
+	own, err := twin.invite(ctx, f.srv.UDPPort(), "5000", twin.sdp(), diversion("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	twinIn := f.far.nextInvite(5 * time.Second)
+	twinIn.dlg.Respond(486, "Busy Here", nil)
+	if code := finalCode(t, own); code != 486 {
+		t.Fatalf("the other caller got %d, want the far party's 486", code)
+	}
+	// The PBX forwards our leg to 1001 back to the product, without our
+	// mark: its Diversion history is ours with the PBX's entry on top.
+	again := newPhone(t, "2001", audio.PCMU, 0x33)
+	second, err := again.invite(ctx, f.srv.UDPPort(), "5000", again.sdp(), diversion("1001"), diversion("1001"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +138,7 @@ func TestCallLimitAndDrain(t *testing.T) {
 	f.far.answer(ctx, in)
 	answered(t, dlg, nil)
 
-	other := newPhone(t, "0791234567", sdp.PCMU, 0x33)
+	other := newPhone(t, "0791234567", audio.PCMU, 0x33)
 	refused := func() {
 		t.Helper()
 		d, err := other.invite(ctx, f.srv.UDPPort(), "5000", other.sdp(), diversion("1002"))
@@ -187,7 +201,7 @@ func TestMediaTimeoutEndsTheCall(t *testing.T) {
 
 func TestOptionsOverUDPAndTCP(t *testing.T) {
 	f := newFixture(t, nil)
-	p := newPhone(t, "monitor", sdp.PCMU, 0)
+	p := newPhone(t, "monitor", audio.PCMU, 0)
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: f.srv.UDPPort()})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/zaf/g711"
 
+	"github.com/phonediversions/phonediversions/audio"
 	"github.com/phonediversions/phonediversions/media"
 	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
@@ -65,7 +66,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.annFrames = len(p.Frames(prompts.PCMU))
+	f.annFrames = len(p.Frames(audio.PCMU))
 	on := true
 	if _, err := svc.UpdateSettings(ctx, admin, routing.ChannelWeb, routing.SettingsUpdate{
 		ConnectToCalled: &on, AnnouncementID: &id, DirectAccess: &[]string{"2001"}}); err != nil {
@@ -80,7 +81,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(engine.Close)
-	f.far = newPhone(t, "far", sdp.PCMU, 0x22)
+	f.far = newPhone(t, "far", audio.PCMU, 0x22)
 	cfg := Config{ListenIP: netip.MustParseAddr("127.0.0.1"), Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		NextHop: hostPort(f.far.port), RingTimeout: 5 * time.Second}
 	if mod != nil {
@@ -119,7 +120,7 @@ func (f *fixture) group(name, dest string, on bool, lines ...string) routing.Gro
 // returns the phone, its dialog and a context that ends with the test.
 func (f *fixture) call(number, to string, headers ...sip.Header) (*phone, *sipgo.DialogClientSession, context.Context) {
 	f.t.Helper()
-	caller := newPhone(f.t, number, sdp.PCMU, 0x11)
+	caller := newPhone(f.t, number, audio.PCMU, 0x11)
 	ctx, cancel := context.WithCancel(context.Background())
 	f.t.Cleanup(cancel)
 	dlg, err := caller.invite(ctx, f.srv.UDPPort(), to, caller.sdp(), headers...)
@@ -223,7 +224,7 @@ func TestAnnounceThenHangUp(t *testing.T) {
 
 func TestAnnounceThenConnect(t *testing.T) {
 	f := newFixture(t, nil)
-	caller := newPhone(t, "0791234567", sdp.PCMA, 0x11) // the far party speaks PCMU: the relay transcodes
+	caller := newPhone(t, "0791234567", audio.PCMA, 0x11) // the far party speaks PCMU: the relay transcodes
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
@@ -328,14 +329,19 @@ func TestFarLegFailures(t *testing.T) {
 	}{
 		{"busy", "2001", func(in *incoming) { in.dlg.Respond(486, "Busy Here", nil) }, 486, routing.StatusBusy},
 		{"declined", "2001", func(in *incoming) { in.dlg.Respond(603, "Decline", nil) }, 603, routing.StatusFailed},
-		{"server error", "2001", func(in *incoming) { in.dlg.Respond(500, "Server Internal Error", nil) }, 500, routing.StatusFailed},
+		{"server error", "2001", func(in *incoming) { in.dlg.Respond(500, "Server Internal Error", nil) }, 503, routing.StatusFailed},
+		{"redirect without Contact", "2001", func(in *incoming) { in.dlg.Respond(302, "Moved Temporarily", nil) }, 480, routing.StatusFailed},
+		{"challenge without credentials to give", "2001", func(in *incoming) { in.dlg.Respond(407, "Proxy Authentication Required", nil) }, 480, routing.StatusFailed},
+		{"481 of the next hop", "2001", func(in *incoming) { in.dlg.Respond(481, "Call/Transaction Does Not Exist", nil) }, 480, routing.StatusFailed},
+		{"491 of the next hop", "2001", func(in *incoming) { in.dlg.Respond(491, "Request Pending", nil) }, 480, routing.StatusFailed},
+		{"forbidden", "2001", func(in *incoming) { in.dlg.Respond(403, "Forbidden", nil) }, 603, routing.StatusFailed},
 		{"never answers", "2001", func(in *incoming) { in.dlg.Respond(180, "Ringing", nil) }, 480, routing.StatusNoAnswer},
 		{"busy after the announcement", "0791234567", func(in *incoming) { in.dlg.Respond(486, "Busy Here", nil) }, 0, routing.StatusBusy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, func(c *Config) { c.RingTimeout = 700 * time.Millisecond })
-			caller := newPhone(t, tt.caller, sdp.PCMU, 0x11)
+			caller := newPhone(t, tt.caller, audio.PCMU, 0x11)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
@@ -368,7 +374,7 @@ func TestFarLegFailures(t *testing.T) {
 func TestCancel(t *testing.T) {
 	t.Run("while the far leg rings", func(t *testing.T) {
 		f := newFixture(t, nil)
-		caller := newPhone(t, "2001", sdp.PCMU, 0x11)
+		caller := newPhone(t, "2001", audio.PCMU, 0x11)
 		ctx, cancel := context.WithCancel(context.Background())
 		dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
 		if err != nil {
@@ -388,7 +394,7 @@ func TestCancel(t *testing.T) {
 	})
 	t.Run("during an early-media announcement", func(t *testing.T) {
 		f := newFixture(t, func(c *Config) { c.EarlyMedia = true })
-		caller := newPhone(t, "0791234567", sdp.PCMU, 0x11)
+		caller := newPhone(t, "0791234567", audio.PCMU, 0x11)
 		ctx, cancel := context.WithCancel(context.Background())
 		dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
 		if err != nil {
@@ -428,7 +434,7 @@ func TestDelayedOfferAndReinvite(t *testing.T) {
 	f := newFixture(t, func(c *Config) {})
 	off := false
 	f.settings(routing.SettingsUpdate{ConnectToCalled: &off})
-	caller := newPhone(t, "0791234567", sdp.PCMA, 0x11)
+	caller := newPhone(t, "0791234567", audio.PCMA, 0x11)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", nil, diversion("1001"))
@@ -441,12 +447,12 @@ func TestDelayedOfferAndReinvite(t *testing.T) {
 		t.Fatal(err)
 	}
 	offer, err := sdp.Parse(dlg.InviteResponse.Body())
-	if err != nil || len(offer.Payloads) != 2 {
+	if err != nil || len(offer.Codecs) != 2 {
 		t.Fatalf("the 200 of a delayed offer must carry our offer: %+v %v", offer, err)
 	}
 	ack := sip.NewRequest(sip.ACK, dlg.InviteResponse.Contact().Address)
 	ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	ack.SetBody(sdp.Answer(sdp.Session{ID: 1, Version: 1, Addr: caller.rtpAddr()}, offer, sdp.PCMA))
+	ack.SetBody(sdp.Answer(sdp.Session{ID: 1, Version: 1, Addr: caller.rtpAddr()}, offer, sdp.AnswerLocal(offer, audio.PCMA)))
 	if err := dlg.WriteAck(wctx, ack); err != nil {
 		t.Fatal(err)
 	}
@@ -458,13 +464,13 @@ func TestDelayedOfferAndReinvite(t *testing.T) {
 	// A session refresh in the middle of the announcement.
 	re := sip.NewRequest(sip.INVITE, dlg.InviteResponse.Contact().Address)
 	re.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	re.SetBody(sdp.Offer(sdp.Session{ID: 1, Version: 2, Addr: caller.rtpAddr()}, []uint8{sdp.PCMA, sdp.PCMU}, 101))
+	re.SetBody(sdp.Offer(sdp.Session{ID: 1, Version: 2, Addr: caller.rtpAddr()}, sdp.Local{Codecs: []audio.Codec{audio.PCMA, audio.PCMU}, DTMF: 101}))
 	res, err := dlg.Do(wctx, re)
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("re-INVITE: %v %v", res, err)
 	}
 	ans, err := sdp.Parse(res.Body())
-	if err != nil || ans.Addr != offer.Addr || len(ans.Payloads) != 1 || ans.Payloads[0] != sdp.PCMA {
+	if err != nil || ans.Addr != offer.Addr || len(ans.Codecs) != 1 || ans.Codecs[0] != audio.PCMA {
 		t.Fatalf("re-INVITE answer %+v %v: want the same session", ans, err)
 	}
 	reAck := sip.NewRequest(sip.ACK, dlg.InviteResponse.Contact().Address)

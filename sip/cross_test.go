@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/phonediversions/phonediversions/audio"
 	"github.com/phonediversions/phonediversions/routing"
 	"github.com/phonediversions/phonediversions/sip/sdp"
 )
@@ -73,7 +74,7 @@ func TestAnswerCrossingCancelIsAckedAndHungUp(t *testing.T) {
 	}
 	far.send(sip.NewResponseFromRequest(cnl, 200, "OK", nil), from)
 	// ...but the phone was picked up at that moment: 200 instead of 487.
-	ok := sip.NewSDPResponseFromRequest(inv, sdp.Offer(sdp.Session{ID: 9, Version: 1, Addr: caller.rtpAddr()}, []uint8{sdp.PCMU}, 0))
+	ok := sip.NewSDPResponseFromRequest(inv, sdp.Offer(sdp.Session{ID: 9, Version: 1, Addr: caller.rtpAddr()}, sdp.Local{Codecs: []audio.Codec{audio.PCMU}}))
 	ok.To().Params.Add("tag", toTag)
 	ok.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "far", Host: "127.0.0.1", Port: far.port()}})
 	far.send(ok, from)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
@@ -40,7 +41,7 @@ func FuzzInviteHandling(f *testing.F) {
 		}
 	}
 	s := &Server{cfg: Config{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, MaxCalls: 10},
-		log: zerolog.Nop(), dialogs: map[string]dialogRef{}, ringing: map[string]int{}}
+		log: zerolog.Nop(), dialogs: dialogs{byID: map[string]dialogRef{}}, ringing: ringing{legs: map[string][]ringingLeg{}}}
 	parser := sip.NewParser()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		badRequest(data)
@@ -63,7 +64,11 @@ func FuzzInviteHandling(f *testing.F) {
 		if from := req.From(); from != nil {
 			uriNumber(from.Address)
 		}
-		s.lookup(req)
+		s.dialogs.lookup(req)
+		who := callerIdentity(req)
+		who.identityHeaders("192.0.2.1")
+		s.ringing.comesBack(who.Number, r.Initial, historyNumbers(r.Diversions))
+		negotiateTimer(req, 1800*time.Second)
 		if body := req.Body(); len(body) > 0 {
 			sdp.Parse(body)
 		}

@@ -8,13 +8,16 @@ import (
 )
 
 // slogHandler writes sipgo's log/slog records to a zerolog logger, so that
-// the SIP stack's logs join the product's own.
+// the SIP stack's logs join the product's own, in its format.
 type slogHandler struct {
 	log   zerolog.Logger
 	attrs []slog.Attr
 }
 
-func newSlogHandler(l zerolog.Logger) slog.Handler {
+// NewSlogHandler returns a log/slog handler writing to l. The program
+// makes it sipgo's default logger too (sip.SetDefaultLogger), which the
+// few lines sipgo writes outside any transport or transaction use.
+func NewSlogHandler(l zerolog.Logger) slog.Handler {
 	return &slogHandler{log: l.With().Str("component", "sipgo").Logger()}
 }
 
@@ -56,3 +59,6 @@ func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h *slogHandler) WithGroup(name string) slog.Handler {
 	return &slogHandler{log: h.log.With().Str("group", name).Logger(), attrs: h.attrs}
 }
+
+// zerologDict starts a nested object of a log line.
+func zerologDict() *zerolog.Event { return zerolog.Dict() }

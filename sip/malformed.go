@@ -87,11 +87,12 @@ func invalid(req *sip.Request) *rejection {
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
 		return &rejection{code: 483, reason: "Too Many Hops"}
 	}
-	// We support no SIP extension a request may require (RFC 3261 8.2.2.3).
+	// Of the SIP extensions a request may require (RFC 3261 8.2.2.3) we
+	// support session timers (RFC 4028) alone.
 	var required []string
 	for _, h := range req.GetHeaders("Require") {
 		for _, o := range strings.Split(h.Value(), ",") {
-			if o = strings.TrimSpace(o); o != "" {
+			if o = strings.TrimSpace(o); o != "" && !strings.EqualFold(o, supported) {
 				required = append(required, o)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 
+	"github.com/phonediversions/phonediversions/audio"
 	"github.com/phonediversions/phonediversions/sip/sdp"
 )
 
@@ -30,7 +31,7 @@ type phone struct {
 	port   int
 	cli    *sipgo.DialogClientCache
 	rtp    *net.UDPConn
-	codec  uint8
+	codec  audio.Codec
 	talkB  byte // payload byte this phone sends
 
 	mu      sync.Mutex
@@ -46,7 +47,7 @@ type incoming struct {
 	done chan struct{} // close to let the handler return
 }
 
-func newPhone(t *testing.T, name string, codec uint8, talk byte) *phone {
+func newPhone(t *testing.T, name string, codec audio.Codec, talk byte) *phone {
 	t.Helper()
 	p := &phone{t: t, name: name, codec: codec, talkB: talk, invites: make(chan *incoming, 8), byes: make(chan *sip.Request, 8)}
 	var err error
@@ -106,7 +107,7 @@ func (p *phone) rtpAddr() netip.AddrPort { return p.rtp.LocalAddr().(*net.UDPAdd
 
 // sdp returns this phone's offer or answer for its one codec.
 func (p *phone) sdp() []byte {
-	return sdp.Offer(sdp.Session{ID: 1, Version: 1, Addr: p.rtpAddr()}, []uint8{p.codec}, 101)
+	return sdp.Offer(sdp.Session{ID: 1, Version: 1, Addr: p.rtpAddr()}, sdp.Local{Codecs: []audio.Codec{p.codec}, DTMF: 101})
 }
 
 func (p *phone) listen() {
@@ -153,7 +154,7 @@ func (p *phone) talk(ctx context.Context, to netip.AddrPort) {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for i := 0; ; i++ {
-			b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: p.codec, SequenceNumber: uint16(i),
+			b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: uint8(p.codec), SequenceNumber: uint16(i),
 				Timestamp: uint32(i * 160), SSRC: uint32(p.talkB)}, Payload: payload}).Marshal()
 			p.rtp.WriteToUDPAddrPort(b, to)
 			select {

@@ -1,7 +1,17 @@
 // Package sip is the back-to-back user agent: it takes calls from a SIP
 // trunk (CUCM or any PBX), asks routing what to do with each, plays the
-// announcement through media, places the outbound leg through the next hop
-// and relays the two legs, and writes one report entry per call.
+// announcement through media, places the far leg through the next hop and
+// relays the two legs, and writes one report entry per call.
+//
+// One call, as it happens, passes through the files in this order:
+// server.go (the listeners hand the INVITE over), admission.go (checks
+// every new INVITE passes), call.go (the call from INVITE to its end),
+// identity.go (who calls, and their privacy), callerleg.go (the caller's
+// dialog: ringing, answer, refresh, hold, hang-up), mediabind.go (the SDP
+// of a leg bound to its RTP), farleg.go (the far party's dialog),
+// sessiontimer.go (RFC 4028), report.go (the report entry and log line).
+// dialogs.go finds the call of an in-dialog request; stack.go holds what
+// the SIP stack needs done for it.
 package sip
 
 import (
@@ -15,6 +25,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +56,12 @@ type Announcements interface {
 // carries it is one of ours coming back, and is refused with 482.
 const LoopHeader = "X-PhoneDiversions-Loop"
 
+// The methods and extensions we take, for Allow and Supported.
+const (
+	allowed   = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
+	supported = "timer"
+)
+
 // Config configures the call handler.
 type Config struct {
 	// ListenIP is the address the SIP listeners bind to.
@@ -61,11 +78,11 @@ type Config struct {
 	AdvertiseIP netip.Addr
 	// Trusted are the networks allowed to send INVITEs.
 	Trusted []netip.Prefix
-	// NextHop is the host:port of the PBX outbound legs are sent to, and
+	// NextHop is the host:port of the PBX far legs are sent to, and
 	// NextHopTransport its transport (udp or tcp).
 	NextHop          string
 	NextHopTransport string
-	// RingTimeout is how long an outbound leg may ring.
+	// RingTimeout is how long a far leg may ring.
 	RingTimeout time.Duration
 	// MediaTimeout ends a call whose peer sends no RTP for this long; 0
 	// disables it.
@@ -77,6 +94,11 @@ type Config struct {
 	EarlyMedia bool
 	// Ringback is the tone an answered caller hears while the far leg rings.
 	Ringback media.Tone
+	// Version names this build in Server and User-Agent.
+	Version string
+	// SessionExpires is the session interval we ask for when the caller
+	// asks for none but supports timers (RFC 4028); 0 means 1800 s.
+	SessionExpires time.Duration
 }
 
 // Server is the running call handler.
@@ -87,22 +109,23 @@ type Server struct {
 	media   *media.Engine
 	log     zerolog.Logger
 
-	ua     *sipgo.UserAgent
-	srv    *sipgo.Server
-	client *sipgo.Client
-	dua    *sipgo.DialogUA
-	token  string // value of our loop mark
-	udp    *net.UDPConn
-	tcp    *net.TCPListener
-	tls    net.Listener
-	parser *sip.Parser
-	rtpIP  netip.Addr
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	udpUA     *sipgo.DialogUA // dialogs over UDP: requests leave from the listening socket
+	streamUA  *sipgo.DialogUA // dialogs over TCP and TLS
+	token     string          // value of our loop mark
+	userAgent string
+	udp       *net.UDPConn
+	tcp       *net.TCPListener
+	tls       net.Listener
+	parser    *sip.Parser
+	rtpIP     netip.Addr
 
-	ringback [2][][]byte // by media codec: PCMU, PCMA
+	ringback [2][][]byte // by codec: PCMU, PCMA
 
+	dialogs  dialogs
+	ringing  ringing
 	mu       sync.Mutex
-	dialogs  map[string]dialogRef // in-dialog requests find their call here
-	ringing  map[string]int       // caller|target of outbound legs still ringing
 	calls    map[*call]struct{}
 	draining atomic.Bool
 	active   atomic.Int64
@@ -112,6 +135,181 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// New builds a call handler. Nothing listens until Listen.
+func New(cfg Config, router Router, ann Announcements, engine *media.Engine, log zerolog.Logger) (*Server, error) {
+	if cfg.RingTimeout <= 0 {
+		cfg.RingTimeout = 60 * time.Second
+	}
+	if cfg.MaxCalls <= 0 {
+		cfg.MaxCalls = 1000
+	}
+	if cfg.NextHopTransport == "" {
+		cfg.NextHopTransport = "udp"
+	}
+	if len(cfg.Ringback.Freqs) == 0 {
+		cfg.Ringback = media.RingbackEurope()
+	}
+	if cfg.SessionExpires <= 0 {
+		cfg.SessionExpires = 1800 * time.Second
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if !cfg.AdvertiseIP.IsValid() {
+		cfg.AdvertiseIP = cfg.ListenIP
+		if !cfg.AdvertiseIP.IsValid() || cfg.AdvertiseIP.IsUnspecified() {
+			cfg.AdvertiseIP = netip.MustParseAddr("127.0.0.1")
+		}
+	}
+	tok := make([]byte, 8)
+	rand.Read(tok)
+	s := &Server{cfg: cfg, router: router, prompts: ann, media: engine, log: log,
+		token: hex.EncodeToString(tok), rtpIP: cfg.AdvertiseIP, userAgent: "PhoneDiversions/" + cfg.Version,
+		dialogs: dialogs{byID: map[string]dialogRef{}}, ringing: ringing{legs: map[string][]ringingLeg{}},
+		calls: map[*call]struct{}{}}
+	s.ringback = [2][][]byte{cfg.Ringback.Frames(0), cfg.Ringback.Frames(8)}
+	slogger := slog.New(NewSlogHandler(log))
+	s.parser = sip.NewParser()
+	var err error
+	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent(s.userAgent),
+		sipgo.WithUserAgentHostname(cfg.AdvertiseIP.String()),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger),
+			sip.WithTransactionLayerUnhandledResponseHandler(s.onStrayResponse)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger),
+			sip.WithTransportLayerReadFilter(s.readFilter)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	if s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(slogger)); err != nil {
+		return nil, err
+	}
+	s.srv.OnInvite(s.onInvite)
+	s.srv.OnAck(s.onAck)
+	s.srv.OnBye(s.onBye)
+	s.srv.OnCancel(s.onCancel)
+	s.srv.OnOptions(s.onOptions)
+	s.srv.OnUpdate(s.onUpdate)
+	s.srv.OnNoRoute(s.onUnknownMethod)
+	return s, nil
+}
+
+// Listen binds the listeners and serves them until ctx ends. It returns
+// once the sockets are bound, so their ports are known.
+func (s *Server) Listen(ctx context.Context) error {
+	if s.cfg.UDPPort >= 0 {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.cfg.ListenIP, uint16(s.cfg.UDPPort))))
+		if err != nil {
+			return fmt.Errorf("sip: listen udp: %w", err)
+		}
+		s.udp = c
+	}
+	if s.cfg.TCPPort >= 0 {
+		l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.cfg.ListenIP, uint16(s.cfg.TCPPort))))
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("sip: listen tcp: %w", err)
+		}
+		s.tcp = l
+	}
+	if s.cfg.TLS != nil && s.cfg.TLSPort >= 0 {
+		l, err := tls.Listen("tcp", netip.AddrPortFrom(s.cfg.ListenIP, uint16(s.cfg.TLSPort)).String(), s.cfg.TLS)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("sip: listen tls: %w", err)
+		}
+		s.tls = l
+	}
+	logOpt := sipgo.WithClientLogger(slog.New(NewSlogHandler(s.log)))
+	host := sipgo.WithClientHostname(s.cfg.AdvertiseIP.String())
+	stream, err := sipgo.NewClient(s.ua, host, logOpt)
+	if err != nil {
+		s.Close()
+		return err
+	}
+	s.streamUA = &sipgo.DialogUA{Client: stream, ContactHDR: s.contact("tcp")}
+	s.udpUA = s.streamUA
+	if s.udp != nil {
+		// Requests over UDP leave from the listening socket that Via and
+		// Contact name, so that the PBX sees one address for the trunk.
+		udp, err := sipgo.NewClient(s.ua, host, logOpt, sipgo.WithClientPort(s.UDPPort()),
+			sipgo.WithClientConnectionAddr(s.udp.LocalAddr().String()))
+		if err != nil {
+			s.Close()
+			return err
+		}
+		s.udpUA = &sipgo.DialogUA{Client: udp, ContactHDR: s.contact("udp")}
+		go s.srv.ServeUDP(s.udp)
+	}
+	if s.tcp != nil {
+		go s.srv.ServeTCP(s.tcp)
+	}
+	if s.tls != nil {
+		go s.srv.ServeTLS(s.tls)
+	}
+	go func() {
+		<-ctx.Done()
+		s.Close()
+	}()
+	return nil
+}
+
+// dialogUA returns the dialog agent for a transport.
+func (s *Server) dialogUA(transport string) *sipgo.DialogUA {
+	if strings.EqualFold(transport, "udp") {
+		return s.udpUA
+	}
+	return s.streamUA
+}
+
+// contact returns our Contact header for requests and responses over a
+// transport: the port of that listener, transport named, and sips for TLS.
+// sipgo changes the Contact of a request in place, so none is shared.
+func (s *Server) contact(transport string) sip.ContactHeader {
+	u := sip.Uri{Scheme: "sip", Host: s.cfg.AdvertiseIP.String(), UriParams: sip.NewParams()}
+	switch strings.ToLower(transport) {
+	case "tls":
+		u.Scheme, u.Port = "sips", s.TLSPort()
+	case "tcp":
+		u.Port = s.TCPPort()
+		u.UriParams.Add("transport", "tcp")
+	default:
+		u.Port = s.UDPPort()
+		if u.Port == 0 { // no UDP listener
+			u.Port = s.TCPPort()
+			u.UriParams.Add("transport", "tcp")
+		}
+	}
+	return sip.ContactHeader{Address: u}
+}
+
+// UDPPort returns the bound UDP port, 0 when UDP is off.
+func (s *Server) UDPPort() int {
+	if s.udp == nil {
+		return 0
+	}
+	return s.udp.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TCPPort returns the bound TCP port, 0 when TCP is off.
+func (s *Server) TCPPort() int {
+	if s.tcp == nil {
+		return 0
+	}
+	return s.tcp.Addr().(*net.TCPAddr).Port
+}
+
+// TLSPort returns the bound TLS port, 0 when TLS is off.
+func (s *Server) TLSPort() int {
+	if s.tls == nil {
+		return 0
+	}
+	return s.tls.Addr().(*net.TCPAddr).Port
+}
+
+// ActiveCalls returns the number of calls in progress.
+func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
 // Stats are the call counters the metrics endpoint reads.
 type Stats struct {
@@ -143,148 +341,6 @@ func (st *Stats) Ended() map[routing.Status]uint64 {
 	return out
 }
 
-// New builds a call handler. Nothing listens until Listen.
-func New(cfg Config, router Router, ann Announcements, engine *media.Engine, log zerolog.Logger) (*Server, error) {
-	if cfg.RingTimeout <= 0 {
-		cfg.RingTimeout = 60 * time.Second
-	}
-	if cfg.MaxCalls <= 0 {
-		cfg.MaxCalls = 1000
-	}
-	if cfg.NextHopTransport == "" {
-		cfg.NextHopTransport = "udp"
-	}
-	if len(cfg.Ringback.Freqs) == 0 {
-		cfg.Ringback = media.RingbackEurope()
-	}
-	if !cfg.AdvertiseIP.IsValid() {
-		cfg.AdvertiseIP = cfg.ListenIP
-		if !cfg.AdvertiseIP.IsValid() || cfg.AdvertiseIP.IsUnspecified() {
-			cfg.AdvertiseIP = netip.MustParseAddr("127.0.0.1")
-		}
-	}
-	tok := make([]byte, 8)
-	rand.Read(tok)
-	s := &Server{cfg: cfg, router: router, prompts: ann, media: engine, log: log,
-		token: hex.EncodeToString(tok), rtpIP: cfg.AdvertiseIP,
-		dialogs: map[string]dialogRef{}, ringing: map[string]int{}, calls: map[*call]struct{}{}}
-	s.ringback = [2][][]byte{cfg.Ringback.Frames(media.PCMU), cfg.Ringback.Frames(media.PCMA)}
-	slogger := slog.New(newSlogHandler(log))
-	s.parser = sip.NewParser()
-	var err error
-	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent("PhoneDiversions"),
-		sipgo.WithUserAgentHostname(cfg.AdvertiseIP.String()),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger),
-			sip.WithTransportLayerReadFilter(s.readFilter)),
-	)
-	if err != nil {
-		return nil, err
-	}
-	if s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(slogger)); err != nil {
-		return nil, err
-	}
-	s.srv.OnInvite(s.onInvite)
-	s.srv.OnAck(s.onAck)
-	s.srv.OnBye(s.onBye)
-	s.srv.OnCancel(s.onCancel)
-	s.srv.OnOptions(s.onOptions)
-	s.srv.OnUpdate(s.onUpdate)
-	return s, nil
-}
-
-// Listen binds the listeners and serves them until ctx ends. It returns
-// once the sockets are bound, so their ports are known.
-func (s *Server) Listen(ctx context.Context) error {
-	if s.cfg.UDPPort >= 0 {
-		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.cfg.ListenIP, uint16(s.cfg.UDPPort))))
-		if err != nil {
-			return fmt.Errorf("sip: listen udp: %w", err)
-		}
-		s.udp = c
-	}
-	if s.cfg.TCPPort >= 0 {
-		l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.cfg.ListenIP, uint16(s.cfg.TCPPort))))
-		if err != nil {
-			s.Close()
-			return fmt.Errorf("sip: listen tcp: %w", err)
-		}
-		s.tcp = l
-	}
-	if s.cfg.TLS != nil && s.cfg.TLSPort >= 0 {
-		l, err := tls.Listen("tcp", netip.AddrPortFrom(s.cfg.ListenIP, uint16(s.cfg.TLSPort)).String(), s.cfg.TLS)
-		if err != nil {
-			s.Close()
-			return fmt.Errorf("sip: listen tls: %w", err)
-		}
-		s.tls = l
-	}
-	// Outbound requests leave from the listening UDP port, so that the
-	// PBX sees one address for the trunk.
-	opts := []sipgo.ClientOption{sipgo.WithClientHostname(s.cfg.AdvertiseIP.String()),
-		sipgo.WithClientLogger(slog.New(newSlogHandler(s.log)))}
-	if s.udp != nil {
-		opts = append(opts, sipgo.WithClientPort(s.UDPPort()))
-	}
-	var err error
-	if s.client, err = sipgo.NewClient(s.ua, opts...); err != nil {
-		s.Close()
-		return err
-	}
-	s.dua = &sipgo.DialogUA{Client: s.client, ContactHDR: s.contact()}
-	if s.udp != nil {
-		go s.srv.ServeUDP(s.udp)
-	}
-	if s.tcp != nil {
-		go s.srv.ServeTCP(s.tcp)
-	}
-	if s.tls != nil {
-		go s.srv.ServeTLS(s.tls)
-	}
-	go func() {
-		<-ctx.Done()
-		s.Close()
-	}()
-	return nil
-}
-
-// contact returns a new Contact header of ours (sipgo changes the Contact
-// of a request in place, so none is shared).
-func (s *Server) contact() sip.ContactHeader {
-	port := s.UDPPort()
-	if port == 0 {
-		port = s.TCPPort()
-	}
-	return sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: s.cfg.AdvertiseIP.String(), Port: port}}
-}
-
-// UDPPort returns the bound UDP port, 0 when UDP is off.
-func (s *Server) UDPPort() int {
-	if s.udp == nil {
-		return 0
-	}
-	return s.udp.LocalAddr().(*net.UDPAddr).Port
-}
-
-// TCPPort returns the bound TCP port, 0 when TCP is off.
-func (s *Server) TCPPort() int {
-	if s.tcp == nil {
-		return 0
-	}
-	return s.tcp.Addr().(*net.TCPAddr).Port
-}
-
-// TLSPort returns the bound TLS port, 0 when TLS is off.
-func (s *Server) TLSPort() int {
-	if s.tls == nil {
-		return 0
-	}
-	return s.tls.Addr().(*net.TCPAddr).Port
-}
-
-// ActiveCalls returns the number of calls in progress.
-func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
-
 // Stats returns the call counters.
 func (s *Server) Stats() *Stats { return &s.stats }
 
@@ -312,7 +368,7 @@ func (s *Server) Drain(ctx context.Context) {
 			s.log.Warn().Int("calls", s.ActiveCalls()).Msg("drain time is up: hanging up the calls in progress")
 			s.mu.Lock()
 			for c := range s.calls {
-				c.abort(errShutdown)
+				c.end(errShutdown)
 			}
 			s.mu.Unlock()
 			s.wg.Wait()
@@ -348,121 +404,42 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// trusted reports whether a request's source is an allowed trunk peer.
-func (s *Server) trusted(req *sip.Request) bool {
-	host, _, err := net.SplitHostPort(req.Source())
-	if err != nil {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	ip = ip.Unmap()
-	for _, p := range s.cfg.Trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// respond answers a request statelessly within its transaction, logging a
-// failure to send.
-func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, headers ...sip.Header) {
-	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	for _, h := range headers {
-		res.AppendHeader(h)
-	}
-	if err := tx.Respond(res); err != nil {
-		s.log.Debug().Err(err).Int("code", code).Msg("sip: respond")
-	}
-}
-
-// refuseInvalid answers an unsound request and reports whether it did.
-func (s *Server) refuseInvalid(req *sip.Request, tx sip.ServerTransaction) bool {
-	rej := invalid(req)
-	if rej == nil {
-		return false
-	}
-	s.stats.Rejected.Add(1)
-	s.respond(tx, req, rej.code, rej.reason, rej.headers...)
-	return true
-}
-
-func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
-	if s.refuseInvalid(req, tx) {
+// onInvite takes every INVITE: a re-INVITE goes to its call, a new INVITE
+// is admitted and becomes a call whose handler lives as long as the call
+// (sipgo ends the transaction when the handler returns).
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.inDialog(req, tx, func(d dialogRef) { d.c.onRefresh(req, tx, d.far) })
 		return
 	}
-	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"))
-	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
-	if err := tx.Respond(res); err != nil {
-		s.log.Debug().Err(err).Msg("sip: respond to OPTIONS")
+	if rej := s.admit(req); rej != nil {
+		s.stats.Rejected.Add(1)
+		s.respond(tx, req, rej.code, rej.reason, rej.headers...)
+		return
 	}
-}
-
-// onCancel answers a CANCEL that matched no INVITE transaction (a matching
-// one is answered by the transaction layer).
-func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
-	s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
-}
-
-// dialogRef is a dialog of a call: the caller's (far false) or the far
-// party's.
-type dialogRef struct {
-	c   *call
-	far bool
-}
-
-// register makes in-dialog requests with this dialog id reach c.
-func (s *Server) register(id string, c *call, far bool) {
+	s.active.Add(1)
+	s.wg.Add(1)
+	defer func() {
+		s.active.Add(-1)
+		s.wg.Done()
+	}()
+	s.stats.Calls.Add(1)
+	c := newCall(s, req, tx)
 	s.mu.Lock()
-	s.dialogs[id] = dialogRef{c: c, far: far}
+	s.calls[c] = struct{}{}
 	s.mu.Unlock()
-}
-
-func (s *Server) unregister(id string) {
-	s.mu.Lock()
-	delete(s.dialogs, id)
-	s.mu.Unlock()
-}
-
-// lookup finds the call of an in-dialog request, whichever side sent it.
-func (s *Server) lookup(req *sip.Request) (dialogRef, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
-		if d, ok := s.dialogs[id]; ok && !d.far {
-			return d, true
-		}
-	}
-	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
-		if d, ok := s.dialogs[id]; ok && d.far {
-			return d, true
-		}
-	}
-	return dialogRef{}, false
+	defer func() {
+		s.mu.Lock()
+		delete(s.calls, c)
+		s.mu.Unlock()
+	}()
+	c.run()
 }
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	if d, ok := s.lookup(req); ok {
+	if d, ok := s.dialogs.lookup(req); ok {
 		d.c.onAck(req, tx, d.far)
 	}
-}
-
-// inDialog hands a sound in-dialog request to its dialog's call; 481 when
-// there is no such dialog.
-func (s *Server) inDialog(req *sip.Request, tx sip.ServerTransaction, handle func(dialogRef)) {
-	if s.refuseInvalid(req, tx) {
-		return
-	}
-	d, ok := s.lookup(req)
-	if !ok {
-		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
-		return
-	}
-	handle(d)
 }
 
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
@@ -473,23 +450,65 @@ func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	s.inDialog(req, tx, func(d dialogRef) { d.c.onRefresh(req, tx, d.far) })
 }
 
-// ringKey identifies an outbound leg still ringing, to recognise the same
-// call forwarded back to us by a PBX.
-func ringKey(caller, target string) string { return caller + "|" + target }
-
-func (s *Server) addRinging(key string, delta int) {
-	s.mu.Lock()
-	s.ringing[key] += delta
-	if s.ringing[key] <= 0 {
-		delete(s.ringing, key)
+// inDialog hands a sound in-dialog request to its dialog's call; 481 when
+// there is no such dialog.
+func (s *Server) inDialog(req *sip.Request, tx sip.ServerTransaction, handle func(dialogRef)) {
+	if s.refuseInvalid(req, tx) {
+		return
 	}
-	s.mu.Unlock()
+	d, ok := s.dialogs.lookup(req)
+	if !ok {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	handle(d)
 }
 
-func (s *Server) isRinging(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ringing[key] > 0
+// onCancel answers a CANCEL that matched no INVITE transaction (a matching
+// one is answered by the transaction layer).
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+// onOptions answers OPTIONS (the trunk's keep-alive) with what we take.
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.refuseInvalid(req, tx) {
+		return
+	}
+	s.respond(tx, req, 200, "OK", s.capabilities(sip.NewHeader("Accept", "application/sdp"))...)
+}
+
+// onUnknownMethod answers a method we do not take (RFC 3261 8.2.1).
+func (s *Server) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	s.respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", allowed))
+}
+
+// onStrayResponse takes a response no transaction awaits: a
+// retransmission of a final response already taken.
+func (s *Server) onStrayResponse(res *sip.Response) {
+	s.log.Debug().Str("response", res.Short()).Msg("response of no transaction (a retransmission)")
+}
+
+// capabilities are the headers that say what we are and take, added to
+// 200 answers: Allow, Supported, Server.
+func (s *Server) capabilities(more ...sip.Header) []sip.Header {
+	return append([]sip.Header{sip.NewHeader("Allow", allowed), sip.NewHeader("Supported", supported),
+		sip.NewHeader("Server", s.userAgent)}, more...)
+}
+
+// respond answers a request within its transaction, logging a failure to
+// send.
+func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, headers ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range headers {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug().Err(err).Int("code", code).Msg("sip: respond")
+	}
 }
 
 // nextHopURI returns the URI of a number at the next hop.

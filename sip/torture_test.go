@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phonediversions/phonediversions/audio"
 	"github.com/phonediversions/phonediversions/routing"
-	"github.com/phonediversions/phonediversions/sip/sdp"
 )
 
 // tortureMessages returns the RFC 4475 messages (kept in testdata/torture,
@@ -188,7 +188,7 @@ func TestTortureMessages(t *testing.T) {
 	// the transaction layer gives up on them).
 	eventually(t, 60*time.Second, "torture calls ended", func() bool { return f.srv.ActiveCalls() == 0 })
 
-	caller := newPhone(t, "0791234567", sdp.PCMU, 0x11)
+	caller := newPhone(t, "0791234567", audio.PCMU, 0x11)
 	off := false
 	f.settings(routing.SettingsUpdate{ConnectToCalled: &off})
 	ctx, cancel := context.WithCancel(context.Background())

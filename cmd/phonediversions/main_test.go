@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phonediversions/phonediversions/audio"
 	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
 )
@@ -143,7 +144,7 @@ func TestAnnouncementUploadSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got.Frames(prompts.PCMU), p.Frames(prompts.PCMU)) {
+	if !reflect.DeepEqual(got.Frames(audio.PCMU), p.Frames(audio.PCMU)) {
 		t.Fatal("the stored audio changed across the restart")
 	}
 }
