@@ -49,6 +49,7 @@ type product struct {
 	httpBase string
 	mu       sync.Mutex
 	lines    []map[string]any
+	plain    []string      // log lines that were not JSON
 	logDone  chan struct{} // closed when the log stream ends
 }
 
@@ -125,6 +126,9 @@ func startProductIn(t *testing.T, dataDir string, setup setupFunc, nextHop strin
 		for sc.Scan() {
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				p.mu.Lock()
+				p.plain = append(p.plain, sc.Text())
+				p.mu.Unlock()
 				continue
 			}
 			p.mu.Lock()
@@ -165,6 +169,11 @@ func (p *product) stop() {
 	case <-time.After(20 * time.Second):
 		p.cmd.Process.Kill()
 		p.t.Error("the product did not stop")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.plain) > 0 {
+		p.t.Errorf("log lines that are not JSON: %q", p.plain)
 	}
 }
 

@@ -76,3 +76,30 @@ func TestResampleSameRateCopies(t *testing.T) {
 		t.Fatal("same-rate resample must return an independent copy")
 	}
 }
+
+// TestResampleBandEdge measures the filter where it turns: 3.4 kHz (the
+// top of the telephone band) passes within 1 dB, everything from 4.2 kHz
+// up is at least 60 dB down, from every common rate. The figures it logs
+// are those README.md gives.
+func TestResampleBandEdge(t *testing.T) {
+	for _, from := range []int{48000, 44100, 32000, 22050, 16000, 11025} {
+		gain := func(f float64) float64 {
+			in := tone(f, from, 1, 0.5)
+			return db(rms(Resample(in, from, 8000)) / rms(in))
+		}
+		if g := gain(3400); g < -1 {
+			t.Errorf("%d Hz: 3.4 kHz down %.2f dB; want at most 1 dB", from, -g)
+		}
+		var worst float64 = -200
+		for f := 4200.0; f < float64(from)/2-100; f += 200 {
+			if g := gain(f); g > worst {
+				worst = g
+			}
+		}
+		if worst > -60 {
+			t.Errorf("%d Hz: from 4.2 kHz up only %.1f dB down; want at least 60 dB", from, -worst)
+		}
+		t.Logf("%d Hz → 8 kHz: 3.4 kHz %+.2f dB, 3.8 kHz %+.1f dB, 4.1 kHz %+.1f dB, from 4.2 kHz up at most %+.1f dB",
+			from, gain(3400), gain(3800), gain(4100), worst)
+	}
+}

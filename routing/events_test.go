@@ -1,6 +1,7 @@
 package routing_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -163,5 +164,40 @@ func TestGroupsListFollowsEveryChange(t *testing.T) {
 	}
 	if got := names(); got[0] != "Front Desk:OFF" {
 		t.Fatalf("after 200 concurrent switches: %v", got)
+	}
+}
+
+// TestRecordCallReturnsWhileOthersKeepRecording records calls from four
+// goroutines without pause for a second and a half: every RecordCall
+// returns within a few group windows. (The first recorder used to commit
+// for everyone as long as entries kept coming, and never returned.)
+func TestRecordCallReturnsWhileOthersKeepRecording(t *testing.T) {
+	f := newFixture(t)
+	stop := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	longest := make([]time.Duration, 4)
+	counts := make([]int, 4)
+	for i := range 4 {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				start := time.Now()
+				if err := f.svc.RecordCall(ctx, routing.ReportEntry{Status: routing.StatusTerminated, Caller: "0791234567"}); err != nil {
+					t.Error(err)
+					return
+				}
+				longest[i] = max(longest[i], time.Since(start))
+				counts[i]++
+			}
+		})
+	}
+	wg.Wait()
+	for i, d := range longest {
+		if d > 500*time.Millisecond || counts[i] < 5 {
+			t.Errorf("recorder %d: %d calls, the longest took %v", i, counts[i], d)
+		}
+	}
+	page, err := f.svc.Reports(ctx, routing.ReportFilter{Action: routing.ActionCallHandler, Limit: 1})
+	if err != nil || page.Total != counts[0]+counts[1]+counts[2]+counts[3] {
+		t.Errorf("%d entries for %v calls (%v)", page.Total, counts, err)
 	}
 }

@@ -46,6 +46,7 @@ func WithPasswordCost(cost int) Option { return func(s *Service) { s.hashCost = 
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {
 	s := &Service{store: store, now: time.Now, hashCost: defaultHashCost}
+	s.calls.commit = s.commitCalls
 	for _, o := range opts {
 		o(s)
 	}
@@ -141,38 +142,43 @@ func (s *Service) RecordCall(ctx context.Context, e ReportEntry) error {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
-	return s.calls.record(ctx, e, func(batch []ReportEntry) error {
-		// Calls are not changes: their entries go straight to the store,
-		// without the change lock and the feed.
-		return s.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-			for _, e := range batch {
-				if e.Username == "" {
-					var err error
-					if e.Username, err = usernameOf(tx, e.Receiver); err != nil {
-						return err
-					}
-				}
-				if err := s.report(tx, e); err != nil {
+	return s.calls.record(ctx, e)
+}
+
+// commitCalls writes a batch of call entries in one transaction. Calls
+// are not changes: their entries go straight to the store, without the
+// change lock and the feed.
+func (s *Service) commitCalls(batch []ReportEntry) error {
+	return s.store.Update(context.Background(), func(tx Tx) error {
+		for _, e := range batch {
+			if e.Username == "" {
+				var err error
+				if e.Username, err = usernameOf(tx, e.Receiver); err != nil {
 					return err
 				}
 			}
-			return nil
-		})
+			if err := s.report(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
 // groupWindow is how long a group commit waits for more entries.
 const groupWindow = 20 * time.Millisecond
 
-// groupCommit gathers entries recorded while a commit is in progress and
-// commits them together in the next one. Whoever finds no commit in
-// progress leads: it commits everything pending, tells each recorder the
-// outcome and goes on while more is pending. Nobody is answered before
-// their entry is committed.
+// groupCommit gathers the entries recorded while a commit is in progress
+// and commits them together in the next one. A committer goroutine of its
+// own runs while entries keep coming and stops when none is left; whoever
+// records waits for the commit of its entry, and nobody is answered
+// before it. (The recorder itself used to commit for everyone and kept
+// doing so while entries kept coming: its call never ended.)
 type groupCommit struct {
+	commit  func([]ReportEntry) error
 	mu      sync.Mutex
 	pending []pendingEntry
-	leading bool
+	running bool
 }
 
 type pendingEntry struct {
@@ -180,42 +186,47 @@ type pendingEntry struct {
 	done chan error
 }
 
-func (g *groupCommit) record(ctx context.Context, e ReportEntry, commit func([]ReportEntry) error) error {
+func (g *groupCommit) record(ctx context.Context, e ReportEntry) error {
 	done := make(chan error, 1)
 	g.mu.Lock()
 	g.pending = append(g.pending, pendingEntry{e: e, done: done})
-	lead := !g.leading
-	g.leading = true
+	start := !g.running
+	g.running = true
 	g.mu.Unlock()
-	if lead {
-		for {
-			// Let the entries of the next few milliseconds join this
-			// commit: at 400 calls per second 20 ms gathers eight.
-			time.Sleep(groupWindow)
-			g.mu.Lock()
-			batch := g.pending
-			g.pending = nil
-			if len(batch) == 0 {
-				g.leading = false
-				g.mu.Unlock()
-				break
-			}
-			g.mu.Unlock()
-			entries := make([]ReportEntry, len(batch))
-			for i, p := range batch {
-				entries[i] = p.e
-			}
-			err := commit(entries)
-			for _, p := range batch {
-				p.done <- err
-			}
-		}
+	if start {
+		go g.run()
 	}
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// run commits batches until none is pending.
+func (g *groupCommit) run() {
+	for {
+		// Let the entries of the next few milliseconds join this commit:
+		// at 400 calls per second 20 ms gathers eight.
+		time.Sleep(groupWindow)
+		g.mu.Lock()
+		batch := g.pending
+		g.pending = nil
+		if len(batch) == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		entries := make([]ReportEntry, len(batch))
+		for i, p := range batch {
+			entries[i] = p.e
+		}
+		err := g.commit(entries)
+		for _, p := range batch {
+			p.done <- err
+		}
 	}
 }
 

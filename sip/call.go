@@ -64,7 +64,7 @@ func (c *call) run() {
 	s := c.s
 	s.dialogs.register(c.caller.dlg.ID, c, false)
 	defer s.dialogs.unregister(c.caller.dlg.ID)
-	context.AfterFunc(c.caller.dlg.Context(), func() { c.end(errCallerGone) })
+	c.caller.onGone(func() { c.end(errCallerGone) })
 
 	if !c.identify() || !c.decide() || !c.bindCaller() {
 		return
@@ -97,7 +97,7 @@ func (c *call) identify() bool {
 		c.refuse(482, "Loop Detected")
 		return false
 	}
-	timer, rej := negotiateTimer(req, c.s.cfg.SessionExpires)
+	timer, rej := negotiateTimer(req, c.s.cfg.SessionExpires, c.s.cfg.MinSE)
 	if rej != nil {
 		c.refuse(rej.code, rej.reason, rej.headers...)
 		return false
@@ -351,7 +351,9 @@ func (c *call) finish() {
 		}
 	}
 	switch {
-	case c.caller.answered && !errors.Is(cause, errCallerGone):
+	case c.caller.answered && (c.caller.unacked || !errors.Is(cause, errCallerGone)):
+		// An unacknowledged 200 ends the INVITE transaction at its Timer L,
+		// which the stack takes for the caller gone: it is not.
 		c.caller.hangUp()
 	case c.caller.early && !c.caller.answered && !errors.Is(cause, errCallerGone) && c.status != routing.StatusBusy &&
 		c.status != routing.StatusNoAnswer && c.status != routing.StatusFailed:
@@ -403,6 +405,7 @@ func (c *call) onBye(req *sip.Request, tx sip.ServerTransaction, far bool) {
 		return
 	}
 	c.caller.onBye(req, tx)
+	c.end(errCallerGone)
 }
 
 func (c *call) onRefresh(req *sip.Request, tx sip.ServerTransaction, far bool) {

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +39,32 @@ type fixture struct {
 	far       *phone
 	annFrames int
 	sales     routing.Group
+	logs      *logBuffer
+}
+
+// logBuffer keeps the call handler's log lines for a test to read.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the log lines with the message.
+func (l *logBuffer) lines(message string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(line, `"message":"`+message+`"`) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
@@ -87,10 +115,12 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	if mod != nil {
 		mod(&cfg)
 	}
-	log := zerolog.New(io.Discard)
+	f.logs = &logBuffer{}
+	var out io.Writer = f.logs
 	if testing.Verbose() {
-		log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
+		out = zerolog.MultiLevelWriter(f.logs, zerolog.NewTestWriter(t))
 	}
+	log := zerolog.New(out).Level(zerolog.DebugLevel)
 	if f.srv, err = New(cfg, svc, lib, engine, log); err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,20 @@ func (l *callerLeg) open() error {
 	return nil
 }
 
+// onGone calls gone when the caller leaves before its BYE could: it
+// cancels the INVITE, or its transaction dies (a broken connection) before
+// we answered. The dialog's own end is not used: the stack also ends it
+// when the transaction's Timer L fires after an unacknowledged 200, and
+// the caller is not gone then.
+func (l *callerLeg) onGone(gone func()) {
+	l.tx.OnCancel(func(*sip.Request) { gone() })
+	l.tx.OnTerminate(func(string, error) {
+		if !l.sent200.Load() {
+			gone()
+		}
+	})
+}
+
 // bind opens the caller's RTP leg and prepares our SDP: the answer to
 // the caller's offer, or our offer when the INVITE had none. Errors:
 // media.ErrNoPorts, an offer to answer 488.
@@ -139,6 +153,9 @@ func (l *callerLeg) answer(ended <-chan struct{}, cause func() error) error {
 		return err
 	}
 	l.answered = true
+	// The INVITE transaction is over: end it now rather than keeping it
+	// in the stack's table for Timer L.
+	l.tx.Terminate()
 	l.leg().ReleaseTimeout() // answered: from now on the caller sends RTP
 	if !l.delayed {
 		return nil
@@ -169,7 +186,7 @@ func (l *callerLeg) hangUp() {
 	defer cancel()
 	var err error
 	if l.unacked {
-		err = hangUpUnacked(ctx, l.tx, l.dlg)
+		err = hangUpUnacked(ctx, l.dlg, l.transport)
 	} else {
 		err = l.dlg.Bye(ctx)
 	}

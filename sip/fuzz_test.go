@@ -68,7 +68,7 @@ func FuzzInviteHandling(f *testing.F) {
 		who := callerIdentity(req)
 		who.identityHeaders("192.0.2.1")
 		s.ringing.comesBack(who.Number, r.Initial, historyNumbers(r.Diversions))
-		negotiateTimer(req, 1800*time.Second)
+		negotiateTimer(req, 1800*time.Second, 90*time.Second)
 		if body := req.Body(); len(body) > 0 {
 			sdp.Parse(body)
 		}

@@ -97,8 +97,11 @@ type Config struct {
 	// Version names this build in Server and User-Agent.
 	Version string
 	// SessionExpires is the session interval we ask for when the caller
-	// asks for none but supports timers (RFC 4028); 0 means 1800 s.
+	// asks for none but supports timers (RFC 4028); 0 means 1800 s. MinSE
+	// is the shortest we take; 0 means 90 s, RFC 4028's floor (tests
+	// lower it).
 	SessionExpires time.Duration
+	MinSE          time.Duration
 }
 
 // Server is the running call handler.
@@ -152,6 +155,9 @@ func New(cfg Config, router Router, ann Announcements, engine *media.Engine, log
 	}
 	if cfg.SessionExpires <= 0 {
 		cfg.SessionExpires = 1800 * time.Second
+	}
+	if cfg.MinSE <= 0 {
+		cfg.MinSE = defaultMinSE
 	}
 	if cfg.Version == "" {
 		cfg.Version = "dev"

@@ -10,8 +10,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// minSE is the shortest session interval we take (RFC 4028 4: 90 s).
-const minSE = 90 * time.Second
+// defaultMinSE is the shortest session interval we take unless told
+// otherwise (RFC 4028 4: 90 s).
+const defaultMinSE = 90 * time.Second
 
 // errSessionExpired ends a call whose session was not refreshed in time.
 var errSessionExpired = errors.New("the session was not refreshed (RFC 4028)")
@@ -24,6 +25,7 @@ var errSessionExpired = errors.New("the session was not refreshed (RFC 4028)")
 // the interval.
 type sessionTimer struct {
 	mu        sync.Mutex
+	minSE     time.Duration
 	interval  time.Duration
 	refresher string // "uac" or "uas"
 	require   bool   // the caller supports timers: the 2xx requires them
@@ -70,16 +72,21 @@ func sessionExpires(req *sip.Request) (time.Duration, string, bool) {
 	return time.Duration(secs) * time.Second, refresher, true
 }
 
+// tooSmall is the 422 refusal of a session interval below minSE.
+func tooSmall(minSE time.Duration) *rejection {
+	return &rejection{code: 422, reason: "Session Interval Too Small",
+		headers: []sip.Header{sip.NewHeader("Min-SE", strconv.Itoa(int(minSE.Seconds())))}}
+}
+
 // negotiateTimer reads the session timer a request asks for, with def the
-// interval we ask when the caller supports timers and asks none. It
-// returns nil when the session has no timer, and a 422 refusal when the
-// interval asked is below our minimum.
-func negotiateTimer(req *sip.Request, def time.Duration) (*sessionTimer, *rejection) {
+// interval we ask when the caller supports timers and asks none, and
+// minSE the shortest we take. It returns nil when the session has no
+// timer, and a 422 refusal when the interval asked is too short.
+func negotiateTimer(req *sip.Request, def, minSE time.Duration) (*sessionTimer, *rejection) {
 	interval, refresher, asked := sessionExpires(req)
 	supports := hasOption(req, "Supported", supported) || hasOption(req, "Require", supported)
 	if asked && interval < minSE {
-		return nil, &rejection{code: 422, reason: "Session Interval Too Small",
-			headers: []sip.Header{sip.NewHeader("Min-SE", strconv.Itoa(int(minSE.Seconds())))}}
+		return nil, tooSmall(minSE)
 	}
 	if !asked {
 		if !supports {
@@ -98,7 +105,7 @@ func negotiateTimer(req *sip.Request, def time.Duration) (*sessionTimer, *reject
 	case refresher != "uas":
 		refresher = "uac" // the caller refreshes unless it asked us to
 	}
-	return &sessionTimer{interval: interval, refresher: refresher, require: supports}, nil
+	return &sessionTimer{minSE: minSE, interval: interval, refresher: refresher, require: supports}, nil
 }
 
 // headers are the Session-Expires (and Require) of a 2xx.
@@ -140,9 +147,8 @@ func (t *sessionTimer) arm() {
 // returns the 422 refusal of an interval below our minimum.
 func (t *sessionTimer) refreshed(req *sip.Request) *rejection {
 	interval, refresher, asked := sessionExpires(req)
-	if asked && interval < minSE {
-		return &rejection{code: 422, reason: "Session Interval Too Small",
-			headers: []sip.Header{sip.NewHeader("Min-SE", strconv.Itoa(int(minSE.Seconds())))}}
+	if asked && interval < t.minSE {
+		return tooSmall(t.minSE)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -72,11 +72,28 @@ func sendAccepted(tx sip.ServerTransaction, res *sip.Response, acked <-chan stru
 }
 
 // hangUpUnacked sends BYE on a dialog whose 2xx was never acknowledged
-// (RFC 3261 13.3.1.4). sipgo's Bye waits for the ACK or for the INVITE
-// transaction to end; ending the transaction first lets it go.
-func hangUpUnacked(ctx context.Context, tx sip.ServerTransaction, dlg *sipgo.DialogServerSession) error {
-	tx.Terminate()
-	return dlg.Bye(ctx)
+// (RFC 3261 13.3.1.4). sipgo's Bye will not: it waits for the ACK, and
+// once the INVITE transaction ends it counts the dialog as never
+// established. The BYE is sent as any request of the dialog.
+func hangUpUnacked(ctx context.Context, dlg *sipgo.DialogServerSession, transport string) error {
+	bye := sip.NewRequest(sip.BYE, dlg.InviteRequest.Contact().Address)
+	bye.SetTransport(transport)
+	tx, err := dlg.TransactionRequest(ctx, bye)
+	if err != nil {
+		return err
+	}
+	defer tx.Terminate()
+	select {
+	case res := <-tx.Responses():
+		if !res.IsSuccess() {
+			return &sipgo.ErrDialogResponse{Res: res}
+		}
+		return nil
+	case <-tx.Done():
+		return tx.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // shed empties the messages of a finished call that the SIP stack keeps

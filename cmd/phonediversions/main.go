@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -24,6 +25,7 @@ import (
 	"time"
 	_ "time/tzdata" // time_zone works where the system has no zone database
 
+	sipgosip "github.com/emiago/sipgo/sip"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
@@ -61,6 +63,9 @@ func main() {
 		os.Exit(2)
 	}
 	m := NewMain(cfg, os.Stdout, os.Stderr)
+	// The few lines the SIP stack writes outside any transport or
+	// transaction go to its process-wide logger: make it ours.
+	sipgosip.SetDefaultLogger(slog.New(sip.NewSlogHandler(m.Log.With().Str("component", "sip").Logger())))
 	if err := m.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "phonediversions:", err)
 		m.Close()
@@ -266,7 +271,7 @@ func (m *Main) startSIP() error {
 		AdvertiseIP: c.SIPAdvertiseAddr,
 		Trusted:     c.SIPTrusted, NextHop: c.SIPNextHop, NextHopTransport: c.SIPNextHopProto,
 		RingTimeout: c.RingTimeout, MediaTimeout: c.MediaTimeout, MaxCalls: c.MaxCalls,
-		EarlyMedia: c.EarlyMedia, Ringback: tone,
+		EarlyMedia: c.EarlyMedia, Ringback: tone, Version: Version(),
 	}, m.Service, m.Prompts, m.Media, m.Log.With().Str("component", "sip").Logger())
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -300,7 +301,7 @@ func TestSignalsStopCleanly(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			cmd := exec.Command(bin, "--data-dir", dataDir, "--log-format", "json", "--sip-addr", "127.0.0.1",
-				"--sip-udp-port", "0", "--sip-tcp-port", "0")
+				"--sip-udp-port", "0", "--sip-tcp-port", "0", "--http-addr", "127.0.0.1:0")
 			cmd.Env = append(os.Environ(), "PHONEDIVERSIONS_ADMIN_PASSWORD=")
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
@@ -340,6 +341,11 @@ func TestSignalsStopCleanly(t *testing.T) {
 			}
 			if !strings.Contains(rest.String(), `"message":"stopped"`) {
 				t.Fatalf("no stopped line: %s", rest.String())
+			}
+			for _, l := range strings.Split(strings.TrimSpace(rest.String()), "\n") {
+				if !json.Valid([]byte(l)) {
+					t.Errorf("a log line that is not JSON: %q", l)
+				}
 			}
 		})
 	}
