@@ -176,9 +176,9 @@ func New(cfg Config, router Router, ann Announcements, engine *media.Engine, log
 		calls: map[*call]struct{}{}}
 	s.ringback = [2][][]byte{cfg.Ringback.Frames(0), cfg.Ringback.Frames(8)}
 	slogger := slog.New(NewSlogHandler(log))
-	s.parser = sip.NewParser()
+	s.parser = newParser()
 	var err error
-	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent(s.userAgent),
+	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent(s.userAgent), sipgo.WithUserAgentParser(s.parser),
 		sipgo.WithUserAgentHostname(cfg.AdvertiseIP.String()),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger),
 			sip.WithTransactionLayerUnhandledResponseHandler(s.onStrayResponse)),
@@ -414,7 +414,7 @@ func ignoreClosed(err error) error {
 // is admitted and becomes a call whose handler lives as long as the call
 // (sipgo ends the transaction when the handler returns).
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	if to := req.To(); to != nil && to.Params.Has("tag") {
+	if hasToTag(req) {
 		s.inDialog(req, tx, func(d dialogRef) { d.c.onRefresh(req, tx, d.far) })
 		return
 	}
@@ -440,6 +440,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.mu.Unlock()
 	}()
 	c.run()
+}
+
+// hasToTag reports whether a request is within a dialog: its To has a tag.
+func hasToTag(req *sip.Request) bool {
+	to := req.To()
+	return to != nil && to.Params.Has("tag")
 }
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {

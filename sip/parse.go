@@ -1,0 +1,89 @@
+package sip
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// newParser returns the SIP stack's parser with one correction: RFC 3261
+// (25.1, SEMI and EQUAL) allows blanks around a parameter's ";" and "=",
+// which the stack's parser keeps in the name and value (To: <sip:a@b> ;
+// tag = 1 reads as the parameter "  tag " valued " 1"). Such a From tag
+// breaks the transaction key of a request without an RFC 3261 branch and
+// the stack answers it 400; such a To tag hides that a request is within
+// a dialog. The parameters of From, To, Via and Contact are trimmed.
+//
+// It is also stricter in one place: a display name in From or To that is
+// not quoted must be tokens (RFC 3261 25.1); "Bell, Alexander <sip:...>"
+// is refused, as RFC 4475 3.1.2.8 asks, because the comma makes the
+// header two values to other elements.
+func newParser() *sip.Parser {
+	parsers := sip.HeadersParser{}
+	for name, parse := range sip.DefaultHeadersParser() {
+		parsers[name] = parse
+	}
+	for _, name := range []string{"from", "f", "to", "t", "via", "v", "contact", "m"} {
+		parse := parsers[name]
+		parsers[name] = func(headerName []byte, text string) (sip.Header, error) {
+			if err := checkDisplayName(name, text); err != nil {
+				return nil, err
+			}
+			h, err := parse(headerName, text)
+			if err != nil {
+				return h, err
+			}
+			switch h := h.(type) {
+			case *sip.FromHeader:
+				trimParams(h.Params)
+			case *sip.ToHeader:
+				trimParams(h.Params)
+			case *sip.ViaHeader:
+				trimParams(h.Params)
+			case *sip.ContactHeader:
+				trimParams(h.Params)
+			}
+			return h, nil
+		}
+	}
+	return sip.NewParser(sip.WithHeadersParsers(parsers))
+}
+
+// trimParams removes the blanks around each parameter's name and value.
+func trimParams(p sip.HeaderParams) {
+	for i := range p {
+		p[i].K = strings.TrimSpace(p[i].K)
+		p[i].V = strings.TrimSpace(p[i].V)
+	}
+}
+
+// checkDisplayName refuses an unquoted display name in From or To that is
+// not made of tokens and blanks.
+func checkDisplayName(header, text string) error {
+	switch header {
+	case "from", "f", "to", "t":
+	default:
+		return nil
+	}
+	text = strings.TrimSpace(text)
+	name, _, ok := strings.Cut(text, "<")
+	if !ok || strings.HasPrefix(text, `"`) {
+		return nil
+	}
+	for _, c := range name {
+		if !isTokenChar(c) && c != ' ' && c != '\t' {
+			return fmt.Errorf("display name %q must be quoted", strings.TrimSpace(name))
+		}
+	}
+	return nil
+}
+
+// isTokenChar reports whether c may appear in an RFC 3261 token.
+func isTokenChar(c rune) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.ContainsRune("-.!%*_+`'~", c)
+}
