@@ -202,6 +202,21 @@ func (p *product) outcomes() []string {
 	return out
 }
 
+// ended returns, for every call the product logged as ended, the value
+// of key inside the dictionary dict of its log line (nil when absent).
+func (p *product) ended(dict, key string) []any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []any
+	for _, m := range p.lines {
+		if m["message"] == "call ended" {
+			d, _ := m[dict].(map[string]any)
+			out = append(out, d[key])
+		}
+	}
+	return out
+}
+
 // waitOutcomes waits until n calls have ended and returns their outcomes.
 func (p *product) waitOutcomes(n int) []string {
 	p.t.Helper()

@@ -87,14 +87,24 @@ type capture struct {
 	file string
 }
 
+// startCapture starts capturing RTP on loopback, or returns nil when it
+// cannot (tshark missing, or no root to capture with): the test then checks
+// call outcomes and the product's own media counts alone. Under CI, which
+// runs as root with tshark installed, not capturing fails the test.
 func startCapture(t *testing.T) *capture {
 	t.Helper()
-	needTool(t, "tshark")
-	if os.Geteuid() != 0 {
+	why := ""
+	if _, err := exec.LookPath("tshark"); err != nil {
+		why = "tshark is not installed (apt-get install tshark)"
+	} else if os.Geteuid() != 0 {
+		why = "capturing on loopback needs root"
+	}
+	if why != "" {
 		if os.Getenv("CI") != "" {
-			t.Fatal("capturing on loopback needs root; CI runs as root")
+			t.Fatalf("not capturing packets: %s; CI runs as root with tshark", why)
 		}
-		t.Skip("capturing on loopback needs root")
+		t.Logf("not capturing packets, checking outcomes only: %s", why)
+		return nil
 	}
 	c := &capture{t: t, file: filepath.Join(t.TempDir(), "rtp.pcap")}
 	c.cmd = exec.Command("tshark", "-i", "lo", "-f", fmt.Sprintf("udp portrange %d-%d", rtpMin, rtpMax+1), "-w", c.file)
@@ -190,6 +200,9 @@ func TestSIPpCUCMDelayedOffer(t *testing.T) {
 	if got := p.waitOutcomes(calls); len(got) != calls || !all(got, "Terminated") {
 		t.Fatalf("outcomes %v, want %d × Terminated", got, calls)
 	}
+	if cap == nil {
+		return
+	}
 	sent := fromProduct(cap.streams())
 	if len(sent) != calls {
 		t.Fatalf("%d RTP streams from the product, want %d: %+v", len(sent), calls, sent)
@@ -214,6 +227,16 @@ func TestSIPpEarlyOfferConnected(t *testing.T) {
 	}
 	if got := p.waitOutcomes(calls); len(got) != calls || !all(got, "Connected") {
 		t.Fatalf("outcomes %v, want %d × Connected", got, calls)
+	}
+	// The product counted the far party's audio on every call (without
+	// root, this is what shows media flowed).
+	for i, got := range p.ended("far_media", "received") {
+		if n, _ := got.(float64); n < 50 {
+			t.Errorf("call %d: the product received %v packets from the far party, want a call's worth", i, got)
+		}
+	}
+	if cap == nil {
+		return
 	}
 	// Each caller's stream carries the announcement, the ringback and the
 	// far party's audio as one stream, without loss; the far party's audio
