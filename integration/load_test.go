@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,9 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/phonediversions/phonediversions/prompts"
-	"github.com/phonediversions/phonediversions/routing"
 )
 
 // The load benchmark drives the product with SIPp on the same machine.
@@ -64,29 +60,7 @@ func procStat(pid int) (cpu time.Duration, rss, peak int64) {
 
 // loadSetup is defaultSetup with a 3 s announcement made active.
 func loadSetup(connect bool) setupFunc {
-	return func(ctx context.Context, svc *routing.Service, dataDir string) error {
-		if err := defaultSetup(connect)(ctx, svc, dataDir); err != nil {
-			return err
-		}
-		lib, err := prompts.Open(filepath.Join(dataDir, "announcements"), prompts.DefaultLimits)
-		if err != nil {
-			return err
-		}
-		f, err := os.Open("testdata/three-seconds.wav")
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		id, _, err := lib.Add(f, func(d time.Duration) (int64, error) {
-			a, err := svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "3 s", Duration: d})
-			return a.ID, err
-		})
-		if err != nil {
-			return err
-		}
-		_, err = svc.UpdateSettings(ctx, admin, routing.ChannelWeb, routing.SettingsUpdate{AnnouncementID: &id})
-		return err
-	}
+	return withAnnouncement(defaultSetup(connect), "testdata/three-seconds.wav")
 }
 
 // run is one load run's figures.

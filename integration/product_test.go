@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
 	"github.com/phonediversions/phonediversions/routing/sqlite"
 )
@@ -73,6 +74,34 @@ func defaultSetup(connect bool) setupFunc {
 			}
 		}
 		_, err = svc.UpdateSettings(ctx, admin, routing.ChannelWeb, routing.SettingsUpdate{ConnectToCalled: &connect, DirectAccess: &[]string{"2001"}})
+		return err
+	}
+}
+
+// withAnnouncement is setup followed by adding the WAV file at path as an
+// announcement and making it the global one.
+func withAnnouncement(setup setupFunc, path string) setupFunc {
+	return func(ctx context.Context, svc *routing.Service, dataDir string) error {
+		if err := setup(ctx, svc, dataDir); err != nil {
+			return err
+		}
+		lib, err := prompts.Open(filepath.Join(dataDir, "announcements"), prompts.DefaultLimits)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		id, _, err := lib.Add(f, func(d time.Duration) (int64, error) {
+			a, err := svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: filepath.Base(path), Duration: d})
+			return a.ID, err
+		})
+		if err != nil {
+			return err
+		}
+		_, err = svc.UpdateSettings(ctx, admin, routing.ChannelWeb, routing.SettingsUpdate{AnnouncementID: &id})
 		return err
 	}
 }
