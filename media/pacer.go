@@ -258,6 +258,7 @@ func (sh *shard) reap() {
 		}
 		kept = append(kept, s)
 	}
+	clear(sh.adds[len(kept):]) // the ended streams must not stay reachable
 	sh.adds = kept
 	sh.mu.Unlock()
 }
