@@ -114,6 +114,7 @@ func (e *Engine) NewLeg(cfg LegConfig) (*Leg, error) {
 	}
 	l := &Leg{e: e, conn: pair.RTP, rtcp: pair.RTCP, port: pair.Port, timeout: cfg.Timeout, onTimeout: cfg.OnTimeout,
 		done: make(chan struct{})}
+	stampArrivals(pair.RTCP)
 	l.SetFormat(cfg.Format)
 	l.waiting.Store(cfg.HoldTimeout)
 	if cfg.Peer.IsValid() {

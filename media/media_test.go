@@ -608,7 +608,7 @@ func TestHoldPausesSendingAndSilence(t *testing.T) {
 // odd port, and each learns the other's view of its stream and the round
 // trip; a peer's lost packets are counted from its sequence numbers.
 func TestRTCP(t *testing.T) {
-	e, err := media.New(media.Config{IP: loopback, PortMin: 40000, PortMax: 40998, ReportInterval: 100 * time.Millisecond})
+	e, err := media.New(media.Config{IP: loopback, PortMin: 40000, PortMax: 40998, ReportInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,7 +626,10 @@ func TestRTCP(t *testing.T) {
 		return qa.RTT > 0 && qb.RTT > 0 && qa.Reports >= 2 && qb.Reports >= 2
 	})
 	qa := a.Quality()
-	if qa.Received < 5 || qa.Lost != 0 || qa.RTT > 100*time.Millisecond || qa.PeerLost != 0 {
+	// The round trip on loopback is well under a millisecond; reports are
+	// read only when the leg's own is due (up to 200 ms later here), so
+	// it holds only when their arrival times are the kernel's.
+	if qa.Received < 5 || qa.Lost != 0 || qa.RTT > 10*time.Millisecond || qa.PeerLost != 0 {
 		t.Errorf("quality %+v", qa)
 	}
 	if st := e.Stats(); st.RTCPSent < 4 || st.RTCPReceived < 4 {

@@ -196,14 +196,19 @@ func (l *Leg) buildReport(buf []byte, now time.Duration, wall time.Time) int {
 }
 
 // readReports takes the RTCP packets waiting on the leg's RTCP socket
-// without waiting for more.
+// without waiting for more, each with the time it arrived.
 func (l *Leg) readReports() {
 	var buf [1500]byte
+	var oob [oobSize]byte
 	l.rtcp.SetReadDeadline(time.Now().Add(time.Millisecond))
 	for {
-		n, from, err := l.rtcp.ReadFromUDPAddrPort(buf[:])
+		n, oobn, _, from, err := l.rtcp.ReadMsgUDPAddrPort(buf[:], oob[:])
 		if err != nil {
 			return // none waiting (the deadline), or closed
+		}
+		at, ok := arrival(oob[:oobn])
+		if !ok {
+			at = time.Now()
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		if r := l.remote.Load(); r == nil || from.Addr() != r.RTP.Addr() {
@@ -211,7 +216,7 @@ func (l *Leg) readReports() {
 			continue
 		}
 		l.e.stats.rtcpReceived.Add(1)
-		l.takeReports(buf[:n], from, time.Now())
+		l.takeReports(buf[:n], from, at)
 	}
 }
 
