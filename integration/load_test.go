@@ -16,12 +16,15 @@ import (
 //
 //	PD_LOAD=1 go test ./integration/ -run TestLoad -v -timeout 30m
 //
-// PD_GC_PERCENT sets the product's gc_percent, PD_MEMORY_LIMIT its
-// memory_limit (MiB), PD_DEBUG_ADDR its
-// debug_addr (the profiler). PD_LOAD_RATES (calls/s, comma-separated, default 400,600,800,1000) and
-// PD_LOAD_SECONDS (default 60 for the first rate, 30 for the others) set
-// the announce-then-hang-up runs; PD_LOAD_BRIDGED (default 40 calls/s of
-// 13 s) the announce-then-connect run.
+// PD_BINARY runs another build of the product (an earlier commit's, to
+// compare on the same machine in one session). PD_GC_PERCENT sets the
+// product's gc_percent, PD_MEMORY_LIMIT its memory_limit (MiB),
+// PD_DEBUG_ADDR its debug_addr (the profiler). PD_LOAD_RATES (calls/s,
+// comma-separated, default 400,600,800,1000) and PD_LOAD_SECONDS (default
+// 60 for the first rate, 30 for the others) set the announce-then-hang-up
+// runs; PD_LOAD_BRIDGED (default 40 calls/s of 13 s) the
+// announce-then-connect run. CPU and resident memory are measured over
+// the steady window, without the ramps.
 
 func loadEnabled(t *testing.T) {
 	t.Helper()
@@ -67,15 +70,49 @@ func loadSetup(connect bool) setupFunc {
 type run struct {
 	rate, seconds      int
 	calls, failed      int
-	cpu                float64 // % of one core
+	steady             window
 	rss, peak          int64
 	setupP50, setupP99 string
 }
 
 func (r run) String() string {
-	return fmt.Sprintf("%d calls/s × %d s: %d calls, %d failed; CPU %.0f %%; RSS %d MB (peak %d MB); setup p50 %s, p99 %s",
-		r.rate, r.seconds, r.calls, r.failed, r.cpu, r.rss>>20, r.peak>>20, r.setupP50, r.setupP99)
+	return fmt.Sprintf("%d calls/s × %d s: %d calls, %d failed; steady window: CPU %.0f %%, RSS up to %d MB; RSS at the end %d MB, peak %d MB; setup p50 %s, p99 %s",
+		r.rate, r.seconds, r.calls, r.failed, r.steady.cpu, r.steady.rssMax>>20, r.rss>>20, r.peak>>20, r.setupP50, r.setupP99)
 }
+
+// window is what a process used over the steady window of a run.
+type window struct {
+	cpu    float64 // % of one core
+	rssMax int64   // the highest resident size sampled (each 500 ms)
+}
+
+// steady measures the CPU and the resident memory of a process between
+// from and to after now: the steady window of a run, without the ramp up
+// (calls accumulating until the first ones end) and the ramp down (no new
+// calls placed). It returns at once; read the figures from the channel.
+func steady(pid int, from, to time.Duration) <-chan window {
+	out := make(chan window, 1)
+	start := time.Now()
+	go func() {
+		time.Sleep(from)
+		cpu0, rss, _ := procStat(pid)
+		w := window{rssMax: rss}
+		t0 := time.Now()
+		for time.Now().Before(start.Add(to)) {
+			time.Sleep(min(500*time.Millisecond, time.Until(start.Add(to))))
+			_, rss, _ := procStat(pid)
+			w.rssMax = max(w.rssMax, rss)
+		}
+		cpu1, _, _ := procStat(pid)
+		w.cpu = 100 * float64(cpu1-cpu0) / float64(time.Since(t0))
+		out <- w
+	}()
+	return out
+}
+
+// steadyFrom is where the steady window starts: after the first calls
+// (a 3 s announcement, then 10 s of conversation when connected) ended.
+const steadyFrom = 15 * time.Second
 
 // setupTimes reads the setup-time histogram SIPp kept (INVITE to 200,
 // with SIPp's 1 ms clock) and returns the buckets holding the median and
@@ -131,20 +168,9 @@ func sippLoad(t *testing.T, p *product, scenario string, rate, seconds int, dir 
 		"-max_socket", "20000", "127.0.0.1:" + strconv.Itoa(p.sipPort)}
 	cmd := startSIPpIn(t, dir, args...)
 	err = waitSIPp(cmd, time.Duration(seconds+120)*time.Second)
-	calls, failed = n, 0
-	if b, rerr := os.ReadFile(filepath.Join(dir, "stat.csv")); rerr == nil {
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		head, last := strings.Split(lines[0], ";"), strings.Split(lines[len(lines)-1], ";")
-		for i, h := range head {
-			if i < len(last) {
-				switch h {
-				case "OutgoingCall(C)":
-					calls, _ = strconv.Atoi(last[i])
-				case "FailedCall(C)":
-					failed, _ = strconv.Atoi(last[i])
-				}
-			}
-		}
+	calls, failed = sippCounts(dir, "OutgoingCall(C)")
+	if calls < 0 {
+		calls, failed = n, 0
 	}
 	if err != nil && failed == 0 {
 		t.Logf("sipp: %v\n%s", err, cmd.Stdout)
@@ -174,14 +200,12 @@ func TestLoadAnnounceThenHangUp(t *testing.T) {
 		t.Run(fmt.Sprintf("%dcps", rate), func(t *testing.T) {
 			p := startProduct(t, loadSetup(false), "")
 			dir := t.TempDir()
-			cpu0, _, _ := procStat(p.cmd.Process.Pid)
-			start := time.Now()
+			win := steady(p.cmd.Process.Pid, steadyFrom, time.Duration(seconds)*time.Second)
 			calls, failed := sippLoad(t, p, mustAbs(t, "scenarios/uac_load_announce.xml"), rate, seconds, dir)
-			cpu1, rss, peak := procStat(p.cmd.Process.Pid)
-			elapsed := time.Since(start)
+			_, rss, peak := procStat(p.cmd.Process.Pid)
 			p50, p99 := setupTimes(dir)
 			r := run{rate: rate, seconds: seconds, calls: calls, failed: failed,
-				cpu: 100 * float64(cpu1-cpu0) / float64(elapsed), rss: rss, peak: peak, setupP50: p50, setupP99: p99}
+				steady: <-win, rss: rss, peak: peak, setupP50: p50, setupP99: p99}
 			p.stop()
 			t.Logf("%v; up to %d concurrent; %s", r, maxConcurrent(dir), mediaCounters(p))
 			if failed != 0 {
@@ -198,25 +222,56 @@ func TestLoadAnnounceThenConnect(t *testing.T) {
 		rate, _ = strconv.Atoi(s)
 	}
 	const seconds = 40
-	farPort := freePort(t)
-	startSIPp(t, "-sf", "scenarios/uas_load_answer.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(farPort),
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t)), "-rtp_echo", "-max_socket", "20000")
+	farPort, farDir := freePort(t), t.TempDir()
+	far := startSIPpIn(t, farDir, "-sf", mustAbs(t, "scenarios/uas_load_answer.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(farPort),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t)), "-rtp_echo", "-max_socket", "20000",
+		"-trace_stat", "-fd", "1", "-stf", filepath.Join(farDir, "stat.csv"))
 	time.Sleep(300 * time.Millisecond)
 	p := startProduct(t, loadSetup(true), "127.0.0.1:"+strconv.Itoa(farPort))
 	dir := t.TempDir()
-	cpu0, _, _ := procStat(p.cmd.Process.Pid)
-	start := time.Now()
+	win := steady(p.cmd.Process.Pid, steadyFrom, seconds*time.Second)
 	calls, failed := sippLoad(t, p, mustAbs(t, "scenarios/uac_load_connect.xml"), rate, seconds, dir)
-	cpu1, rss, peak := procStat(p.cmd.Process.Pid)
-	elapsed := time.Since(start)
+	_, rss, peak := procStat(p.cmd.Process.Pid)
 	p50, p99 := setupTimes(dir)
+	w := <-win
 	p.stop()
+	time.Sleep(1500 * time.Millisecond) // the answering SIPp writes its last statistics each second
+	far.Process.Kill()
+	farCalls, farFailed := sippCounts(farDir, "IncomingCall(C)")
 	t.Logf("%s", mediaCounters(p))
-	t.Logf("%d calls/s of 13 s (3 s announcement, 10 s bridged): %d calls, %d failed, up to %d concurrent; CPU %.0f %%; RSS %d MB (peak %d MB); setup p50 %s, p99 %s",
-		rate, calls, failed, maxConcurrent(dir), 100*float64(cpu1-cpu0)/float64(elapsed), rss>>20, peak>>20, p50, p99)
-	if failed != 0 {
-		t.Errorf("%d failed calls", failed)
+	t.Logf("%d calls/s of 13 s (3 s announcement, 10 s bridged): %d calls, %d failed, up to %d concurrent of which up to %d bridged; "+
+		"answering side %d calls, %d failed; steady window: CPU %.0f %%, RSS up to %d MB; RSS at the end %d MB, peak %d MB; setup p50 %s, p99 %s",
+		rate, calls, failed, maxConcurrent(dir), maxConcurrent(farDir), farCalls, farFailed, w.cpu, w.rssMax>>20, rss>>20, peak>>20, p50, p99)
+	if failed != 0 || farFailed != 0 {
+		t.Errorf("%d failed calls, %d failed on the answering side", failed, farFailed)
 	}
+	if farCalls != calls {
+		t.Errorf("%d calls reached the answering side of %d placed", farCalls, calls)
+	}
+}
+
+// sippCounts reads the cumulative count of calls (the column named calls)
+// and of failed calls from the last line of a SIPp statistics file in
+// dir; -1, -1 when there is none.
+func sippCounts(dir, calls string) (n, failed int) {
+	b, err := os.ReadFile(filepath.Join(dir, "stat.csv"))
+	if err != nil {
+		return -1, -1
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	head, last := strings.Split(lines[0], ";"), strings.Split(lines[len(lines)-1], ";")
+	n, failed = -1, -1
+	for i, h := range head {
+		if i < len(last) {
+			switch h {
+			case calls:
+				n, _ = strconv.Atoi(last[i])
+			case "FailedCall(C)":
+				failed, _ = strconv.Atoi(last[i])
+			}
+		}
+	}
+	return n, failed
 }
 
 // mediaCounters summarises the RTP counters the product logs as it stops
