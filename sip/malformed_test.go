@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 func TestWholeMessages(t *testing.T) {
@@ -67,7 +69,7 @@ func TestDisplayNames(t *testing.T) {
 }
 
 func TestBlanksAroundParameters(t *testing.T) {
-	msg := "OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h ; branch = z9hG4bK1\r\nFrom: <sip:a@b> ;  tag = 7\r\n" +
+	msg := "OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h ; branch = z9hG4bK1 , SIP/2.0/UDP g ; branch = z9hG4bK2\r\nFrom: <sip:a@b> ;  tag = 7\r\n" +
 		"To: <sip:x@y> ; tag = 9\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 	m, err := newParser().ParseSIP([]byte(msg))
 	if err != nil {
@@ -75,9 +77,13 @@ func TestBlanksAroundParameters(t *testing.T) {
 	}
 	from, _ := m.From().Params.Get("tag")
 	to, _ := m.To().Params.Get("tag")
-	branch, _ := m.Via().Params.Get("branch")
-	if from != "7" || to != "9" || branch != "z9hG4bK1" {
-		t.Errorf("From tag %q, To tag %q, branch %q; want 7, 9, z9hG4bK1", from, to, branch)
+	var branches []string
+	for _, h := range m.GetHeaders("Via") {
+		branch, _ := h.(*sip.ViaHeader).Params.Get("branch")
+		branches = append(branches, branch)
+	}
+	if from != "7" || to != "9" || strings.Join(branches, ",") != "z9hG4bK1,z9hG4bK2" {
+		t.Errorf("From tag %q, To tag %q, branches %q; want 7, 9, z9hG4bK1,z9hG4bK2", from, to, branches)
 	}
 }
 

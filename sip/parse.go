@@ -30,24 +30,38 @@ func newParser() *sip.Parser {
 			if err := checkDisplayName(name, text); err != nil {
 				return nil, err
 			}
+			// On a comma the stack's parser returns the first value with
+			// an error that says so, and is called again for the rest.
 			h, err := parse(headerName, text)
-			if err != nil {
-				return h, err
-			}
-			switch h := h.(type) {
-			case *sip.FromHeader:
-				trimParams(h.Params)
-			case *sip.ToHeader:
-				trimParams(h.Params)
-			case *sip.ViaHeader:
-				trimParams(h.Params)
-			case *sip.ContactHeader:
-				trimParams(h.Params)
-			}
-			return h, nil
+			trimParams(headerParams(h))
+			return h, err
 		}
 	}
 	return sip.NewParser(sip.WithHeadersParsers(parsers))
+}
+
+// headerParams returns the parameters of a From, To, Via or Contact
+// header, nil for any other.
+func headerParams(h sip.Header) sip.HeaderParams {
+	switch h := h.(type) {
+	case *sip.FromHeader:
+		if h != nil {
+			return h.Params
+		}
+	case *sip.ToHeader:
+		if h != nil {
+			return h.Params
+		}
+	case *sip.ViaHeader:
+		if h != nil {
+			return h.Params
+		}
+	case *sip.ContactHeader:
+		if h != nil {
+			return h.Params
+		}
+	}
+	return nil
 }
 
 // trimParams removes the blanks around each parameter's name and value.
