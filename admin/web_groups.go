@@ -37,20 +37,31 @@ type groupForm struct {
 	ID int64 // 0: a new group
 }
 
+// groupAt reads the group the path names; when it cannot, the answer is
+// written and ok is false.
+func (s *Server) groupAt(w http.ResponseWriter, r *http.Request, u *webUser) (g routing.Group, ok bool) {
+	id, ok := s.pathID(w, r, u)
+	if !ok {
+		return g, false
+	}
+	g, err := s.svc.Group(r.Context(), id)
+	if err != nil {
+		s.failed(w, r, u, err)
+		return g, false
+	}
+	return g, true
+}
+
 func (s *Server) groupNewPage(w http.ResponseWriter, r *http.Request, u *webUser) {
 	s.render(w, r, http.StatusOK, "group", page{Title: "New group", User: u, Data: groupForm{}, Fields: map[string]string{}})
 }
 
 func (s *Server) groupEditPage(w http.ResponseWriter, r *http.Request, u *webUser) {
-	id, ok := s.pathID(w, r, u)
+	g, ok := s.groupAt(w, r, u)
 	if !ok {
 		return
 	}
-	g, err := s.svc.Group(r.Context(), id)
-	if err != nil {
-		s.failed(w, r, u, err)
-		return
-	}
+	id := g.ID
 	s.render(w, r, http.StatusOK, "group", page{Title: "Group " + g.Name, User: u, Data: groupForm{ID: id},
 		Fields: map[string]string{"groupName": g.Name, "description": g.Description, "destination": g.Destination}})
 }
@@ -94,15 +105,11 @@ func (s *Server) groupUpdate(w http.ResponseWriter, r *http.Request, u *webUser)
 // groupDelete deletes a group once confirmed; unconfirmed (a browser
 // without script) it asks, saying how many lines go with it.
 func (s *Server) groupDelete(w http.ResponseWriter, r *http.Request, u *webUser) {
-	id, ok := s.pathID(w, r, u)
+	g, ok := s.groupAt(w, r, u)
 	if !ok {
 		return
 	}
-	g, err := s.svc.Group(r.Context(), id)
-	if err != nil {
-		s.failed(w, r, u, err)
-		return
-	}
+	id := g.ID
 	if r.PostFormValue("confirm") != "yes" {
 		lines, err := s.svc.Lines(r.Context(), id)
 		if err != nil {
@@ -149,15 +156,11 @@ func (s *Server) linesPage(w http.ResponseWriter, r *http.Request, u *webUser) {
 }
 
 func (s *Server) showLines(w http.ResponseWriter, r *http.Request, u *webUser, status int, p page) {
-	id, ok := s.pathID(w, r, u)
+	g, ok := s.groupAt(w, r, u)
 	if !ok {
 		return
 	}
-	g, err := s.svc.Group(r.Context(), id)
-	if err != nil {
-		s.failed(w, r, u, err)
-		return
-	}
+	id := g.ID
 	lines, err := s.svc.Lines(r.Context(), id)
 	if err != nil {
 		s.failed(w, r, u, err)

@@ -42,21 +42,32 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, u *webUser) {
 	s.render(w, r, http.StatusOK, "users", page{Title: "Users", User: u, Data: users})
 }
 
+// userAt reads the user the path names; when it cannot, the answer is
+// written and ok is false.
+func (s *Server) userAt(w http.ResponseWriter, r *http.Request, u *webUser) (target routing.User, ok bool) {
+	id, ok := s.pathID(w, r, u)
+	if !ok {
+		return target, false
+	}
+	target, err := s.svc.User(r.Context(), id)
+	if err != nil {
+		s.failed(w, r, u, err)
+		return target, false
+	}
+	return target, true
+}
+
 func (s *Server) userNewPage(w http.ResponseWriter, r *http.Request, u *webUser) {
 	s.render(w, r, http.StatusOK, "user", page{Title: "New user", User: u,
 		Data: userForm{Privileges: privilegeChoices(routing.PrivState)}, Fields: map[string]string{}})
 }
 
 func (s *Server) userEditPage(w http.ResponseWriter, r *http.Request, u *webUser) {
-	id, ok := s.pathID(w, r, u)
+	target, ok := s.userAt(w, r, u)
 	if !ok {
 		return
 	}
-	target, err := s.svc.User(r.Context(), id)
-	if err != nil {
-		s.failed(w, r, u, err)
-		return
-	}
+	id := target.ID
 	s.render(w, r, http.StatusOK, "user", page{Title: "User " + target.Username, User: u,
 		Data: userForm{ID: id, Privileges: privilegeChoices(target.Privileges)},
 		Fields: map[string]string{"username": target.Username, "displayName": target.DisplayName,
@@ -118,15 +129,11 @@ func (s *Server) userUpdate(w http.ResponseWriter, r *http.Request, u *webUser) 
 
 // userPassword sets another user's password; their sessions end.
 func (s *Server) userPassword(w http.ResponseWriter, r *http.Request, u *webUser) {
-	id, ok := s.pathID(w, r, u)
+	target, ok := s.userAt(w, r, u)
 	if !ok {
 		return
 	}
-	target, err := s.svc.User(r.Context(), id)
-	if err != nil {
-		s.failed(w, r, u, err)
-		return
-	}
+	id := target.ID
 	if err := s.svc.SetPassword(r.Context(), u.actor(), routing.ChannelWeb, id, r.PostFormValue("password")); err != nil {
 		errs, msg := fieldErrors(err, "password")
 		if errs != nil {
@@ -151,15 +158,11 @@ func (s *Server) userPassword(w http.ResponseWriter, r *http.Request, u *webUser
 }
 
 func (s *Server) userDelete(w http.ResponseWriter, r *http.Request, u *webUser) {
-	id, ok := s.pathID(w, r, u)
+	target, ok := s.userAt(w, r, u)
 	if !ok {
 		return
 	}
-	target, err := s.svc.User(r.Context(), id)
-	if err != nil {
-		s.failed(w, r, u, err)
-		return
-	}
+	id := target.ID
 	if r.PostFormValue("confirm") != "yes" {
 		s.render(w, r, http.StatusOK, "confirm", page{Title: "Delete user", User: u, Data: map[string]any{
 			"Question": fmt.Sprintf("Delete user %s (%s)?", target.Username, target.Label()), "Action": r.URL.Path,

@@ -93,6 +93,7 @@ type window struct {
 func steady(pid int, from, to time.Duration) <-chan window {
 	out := make(chan window, 1)
 	start := time.Now()
+	from = min(from, to/2) // a short run keeps its second half
 	go func() {
 		time.Sleep(from)
 		cpu0, rss, _ := procStat(pid)

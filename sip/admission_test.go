@@ -47,11 +47,7 @@ func TestRoutingAppliesDiversion(t *testing.T) {
 			m := answered(t, dlg, nil)
 			caller.talk(ctx, m.Addr)
 			eventually(t, 5*time.Second, "caller hears the far party", func() bool { return caller.heardFrom(0x22) > 5 })
-			bctx, bcancel := context.WithTimeout(ctx, 5*time.Second)
-			defer bcancel()
-			if err := dlg.Bye(bctx); err != nil {
-				t.Fatal(err)
-			}
+			hangUp(t, ctx, dlg)
 			f.far.waitBye(5 * time.Second)
 			if e := f.report(); e.Status != routing.StatusConnected || e.Receiver != tt.called || e.Group != tt.group {
 				t.Fatalf("report %+v", e)

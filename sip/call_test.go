@@ -212,6 +212,16 @@ func answered(t *testing.T, dlg *sipgo.DialogClientSession, codes *[]int) sdp.Me
 	return m
 }
 
+// hangUp sends the caller's BYE and waits at most 5 s for its answer.
+func hangUp(t *testing.T, ctx context.Context, dlg *sipgo.DialogClientSession) {
+	t.Helper()
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := dlg.Bye(bctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // checkContinuous asserts one RTP stream as a phone checks it: one SSRC,
 // sequence numbers without gaps, timestamps that never go back.
 func checkContinuous(t *testing.T, pkts []rtp.Packet) {
@@ -546,11 +556,7 @@ func TestCallerHangsUpDuringAnnouncement(t *testing.T) {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("UPDATE: %v %v", res, err)
 	}
-	bctx, bcancel := context.WithTimeout(ctx, 5*time.Second)
-	defer bcancel()
-	if err := dlg.Bye(bctx); err != nil {
-		t.Fatal(err)
-	}
+	hangUp(t, ctx, dlg)
 	if e := f.report(); e.Status != routing.StatusTerminated {
 		t.Fatalf("report %+v", e)
 	}

@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"context"
 	"net"
 	"testing"
 	"time"
@@ -137,11 +136,7 @@ func TestFarEarlyMediaReachesAnUnansweredCaller(t *testing.T) {
 	if err := dlg.Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
-	bctx, bcancel := context.WithTimeout(ctx, 5*time.Second)
-	defer bcancel()
-	if err := dlg.Bye(bctx); err != nil {
-		t.Fatal(err)
-	}
+	hangUp(t, ctx, dlg)
 	if e := f.report(); e.Status != routing.StatusDirectAccess {
 		t.Fatalf("report %+v", e)
 	}

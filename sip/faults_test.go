@@ -169,9 +169,7 @@ func TestCallerIdentityAndPrivacy(t *testing.T) {
 			}
 			f.far.answer(ctx, in)
 			answered(t, dlg, nil)
-			bctx, bcancel := context.WithTimeout(ctx, 5*time.Second)
-			defer bcancel()
-			dlg.Bye(bctx)
+			hangUp(t, ctx, dlg)
 			if e := f.report(); e.Status != routing.StatusDirectAccess || e.Caller != "2001" {
 				t.Fatalf("report %+v: want the asserted caller 2001 with direct access", e)
 			}
@@ -259,11 +257,7 @@ func TestHoldAndResume(t *testing.T) {
 		pkts := caller.packets()
 		return len(pkts) > 0 && pkts[len(pkts)-1].PayloadType == 8
 	})
-	bctx, bcancel := context.WithTimeout(ctx, 5*time.Second)
-	defer bcancel()
-	if err := dlg.Bye(bctx); err != nil {
-		t.Fatal(err)
-	}
+	hangUp(t, ctx, dlg)
 	if e := f.report(); e.Status != routing.StatusDirectAccess {
 		t.Fatalf("report %+v", e)
 	}
@@ -433,9 +427,7 @@ func TestQualityInTheReport(t *testing.T) {
 	m := answered(t, dlg, nil)
 	caller.talk(ctx, m.Addr)
 	eventually(t, 5*time.Second, "media both ways", func() bool { return caller.heardFrom(0x22) > 10 && f.far.heardFrom(0x11) > 10 })
-	bctx, bcancel := context.WithTimeout(ctx, 5*time.Second)
-	defer bcancel()
-	dlg.Bye(bctx)
+	hangUp(t, ctx, dlg)
 	e := f.report()
 	if !strings.Contains(e.Detail, "caller: 0 lost of") || !strings.Contains(e.Detail, "far: 0 lost of") || !strings.Contains(e.Detail, "jitter") {
 		t.Errorf("report detail %q: want each leg's loss and jitter", e.Detail)
