@@ -107,12 +107,21 @@ func startCapture(t *testing.T) *capture {
 		return nil
 	}
 	c := &capture{t: t, file: filepath.Join(t.TempDir(), "rtp.pcap")}
-	c.cmd = exec.Command("tshark", "-i", "lo", "-f", fmt.Sprintf("udp portrange %d-%d", rtpMin, rtpMax+1), "-w", c.file)
-	stderr, err := c.cmd.StderrPipe()
+	c.cmd = capturing(t, "tshark", "-i", "lo", "-f", fmt.Sprintf("udp portrange %d-%d", rtpMin, rtpMax+1), "-w", c.file)
+	return c
+}
+
+// capturing starts a capture program (tshark or dumpcap) and returns once
+// it says it is capturing; it is killed when the test ends if still
+// running.
+func capturing(t *testing.T, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.cmd.Start(); err != nil {
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
@@ -129,16 +138,16 @@ func startCapture(t *testing.T) *capture {
 	select {
 	case <-started:
 	case <-time.After(15 * time.Second):
-		c.cmd.Process.Kill()
-		t.Fatal("tshark did not start capturing")
+		cmd.Process.Kill()
+		t.Fatalf("%s did not start capturing", name)
 	}
 	t.Cleanup(func() {
-		if c.cmd.ProcessState == nil {
-			c.cmd.Process.Kill()
-			c.cmd.Wait()
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
 		}
 	})
-	return c
+	return cmd
 }
 
 // stream is one RTP stream tshark found.

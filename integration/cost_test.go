@@ -1,0 +1,431 @@
+package integration
+
+import (
+	"context"
+	bin "encoding/binary"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zaf/g711"
+
+	"github.com/phonediversions/phonediversions/routing"
+)
+
+// The cost benchmark runs, in one go on one machine, the product and
+// SIPp's own answering side (the reference, scenarios/bench_*.xml from
+// the project's shared benchmark) with the same SIPp caller, and prints
+// their figures side by side with the ratio product / reference:
+//
+//	PD_LOAD=1 go test ./integration/ -run TestCallCost -v -timeout 60m
+//
+// Each call is announce-then-hang-up with a 3.0 s 440 Hz tone. Every rate
+// runs both servers, the reference first; PD_COST_RATES (default 20,400)
+// sets the fixed rates, PD_COST_CLIMB (default 600,800,1000,1200,1400) the
+// rates tried, in order, for the highest clean one (no failed call and
+// setup p99 under 100 ms), each server climbing until it first fails.
+// PD_COST_SECONDS (default 30) is how long the caller places calls;
+// PD_COST_SERVERS (default reference,product) which servers run, one
+// alone to profile it (with PD_DEBUG_ADDR).
+//
+// CPU is the server process's utime+stime over the steady window (5 s to
+// 30 s after the caller starts) as % of one core; memory its peak VmHWM;
+// setup the INVITE to 200 time on the wire (a capture of the SIP port;
+// SIPp's own 1 ms histogram when not root); RTP lateness is measured on
+// the caller's media ports: one port in 16 is read, and each packet's
+// arrival is compared with its RTP timestamp (lateness = transit − the
+// stream's smallest transit), the same way for both servers.
+
+const (
+	callerMediaBase = 10000 // SIPp's [auto_media_port] counts up from here in steps of 4
+	callerMediaSpan = 10000 // and wraps round after this many ports
+	sampleEvery     = 16    // one caller media port in 16 is read for lateness
+	toneSeconds     = 3
+)
+
+// costRun is one server's figures at one rate.
+type costRun struct {
+	server                string
+	rate                  int
+	calls, failed         int // the caller's
+	serverFailed          int // the answering SIPp's (the reference); 0 for the product
+	cpu                   float64
+	peak                  int64
+	setup                 [3]time.Duration // p50, p95, p99
+	setupFrom             string           // "wire" or "sipp"
+	lateP50, lateP99, max time.Duration
+	packets, streams      int
+}
+
+func (r costRun) clean() bool {
+	return r.failed == 0 && r.serverFailed == 0 && r.calls > 0 && r.setup[2] < 100*time.Millisecond
+}
+
+func (r costRun) String() string {
+	return fmt.Sprintf("%-9s %4d calls/s: %6d calls, %d failed (answering side %d); CPU %5.1f %%, peak %3d MB; setup p50 %v p95 %v p99 %v (%s); RTP lateness p50 %v p99 %v max %v over %d packets of %d streams (%.1f per stream)",
+		r.server, r.rate, r.calls, r.failed, r.serverFailed, r.cpu, r.peak>>20,
+		r.setup[0].Round(10*time.Microsecond), r.setup[1].Round(10*time.Microsecond), r.setup[2].Round(10*time.Microsecond), r.setupFrom,
+		r.lateP50.Round(10*time.Microsecond), r.lateP99.Round(10*time.Microsecond), r.max.Round(10*time.Microsecond),
+		r.packets, r.streams, float64(r.packets)/float64(max(r.streams, 1)))
+}
+
+func TestCallCost(t *testing.T) {
+	loadEnabled(t)
+	seconds := envInt("PD_COST_SECONDS", 30)
+	fixed := envInts("PD_COST_RATES", []int{20, 400})
+	climb := envInts("PD_COST_CLIMB", []int{600, 800, 1000, 1200, 1400})
+	dir := t.TempDir()
+	wav, ul := filepath.Join(dir, "ann.wav"), filepath.Join(dir, "ann.ul")
+	benchTone(t, wav, ul)
+
+	var report []string
+	pair := func(rate int, servers ...string) map[string]costRun {
+		out := map[string]costRun{}
+		for _, s := range servers {
+			var r costRun
+			t.Run(fmt.Sprintf("%s-%dcps", s, rate), func(t *testing.T) {
+				r = costOnce(t, s, rate, seconds, wav, ul)
+				t.Log(r)
+			})
+			out[s] = r
+			report = append(report, r.String())
+		}
+		return out
+	}
+	ratio := func(rs map[string]costRun) string {
+		p, ref := rs["product"], rs["reference"]
+		return fmt.Sprintf("%d calls/s: product / reference — CPU %.2f×, peak memory %.2f×, setup p99 %.2f×",
+			p.rate, p.cpu/ref.cpu, float64(p.peak)/float64(ref.peak), float64(p.setup[2])/float64(max(ref.setup[2], time.Microsecond)))
+	}
+	servers := []string{"reference", "product"}
+	if s := os.Getenv("PD_COST_SERVERS"); s != "" {
+		servers = strings.Split(s, ",")
+	}
+	for _, rate := range fixed {
+		rs := pair(rate, servers...)
+		if len(rs) == 2 {
+			report = append(report, ratio(rs))
+		}
+	}
+	highest := map[string]int{}
+	climbing := servers
+	for _, rate := range climb {
+		if len(climbing) == 0 {
+			break
+		}
+		rs := pair(rate, climbing...)
+		var still []string
+		for _, s := range climbing {
+			if rs[s].clean() {
+				highest[s] = rate
+				still = append(still, s)
+			}
+		}
+		if len(rs) == 2 {
+			report = append(report, ratio(rs))
+		}
+		climbing = still
+	}
+	report = append(report, fmt.Sprintf("highest clean rate tried (0 failed, setup p99 < 100 ms): reference %d calls/s, product %d calls/s",
+		highest["reference"], highest["product"]))
+	t.Log("\n" + strings.Join(report, "\n"))
+	if out := os.Getenv("PD_COST_OUT"); out != "" {
+		os.WriteFile(out, []byte(strings.Join(report, "\n")+"\n"), 0o644)
+	}
+}
+
+// costOnce runs one server at one rate with the benchmark's caller.
+func costOnce(t *testing.T, server string, rate, seconds int, wav, ul string) costRun {
+	r := costRun{server: server, rate: rate}
+	dir := t.TempDir()
+	media := holdCallerMedia(t)
+	var pid, port int
+	var serverDir string
+	var prod *product
+	switch server {
+	case "reference":
+		serverDir = t.TempDir()
+		b, err := os.ReadFile(ul)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(serverDir, "ann.ul"), b, 0o644)
+		port = freePort(t)
+		cmd := startSIPpIn(t, serverDir, "-sf", mustAbs(t, "scenarios/bench_reference_uas.xml"), "-i", "127.0.0.1",
+			"-p", strconv.Itoa(port), "-mp", strconv.Itoa(rtpMin), "-l", "100000", "-timeout", "600",
+			"-trace_stat", "-fd", "1", "-stf", filepath.Join(serverDir, "stat.csv"), "-max_socket", "20000")
+		time.Sleep(300 * time.Millisecond)
+		pid = cmd.Process.Pid
+	case "product":
+		prod = startProduct(t, costSetup(wav), "")
+		pid, port = prod.cmd.Process.Pid, prod.sipPort
+	}
+	sip := startSIPCapture(t, port)
+	win := steady(pid, 5*time.Second, time.Duration(min(seconds, 30))*time.Second)
+	n := rate * seconds
+	args := []string{"-sf", mustAbs(t, "scenarios/bench_caller_announce.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
+		"-mp", strconv.Itoa(callerMediaBase), "-r", strconv.Itoa(rate), "-rp", "1000", "-m", strconv.Itoa(n), "-l", "5000",
+		"-timeout", strconv.Itoa(seconds + 45), "-trace_stat", "-fd", "1", "-stf", filepath.Join(dir, "stat.csv"),
+		"127.0.0.1:" + strconv.Itoa(port)}
+	caller := startSIPpIn(t, dir, args...)
+	err := waitSIPp(caller, time.Duration(seconds+60)*time.Second)
+	r.calls, r.failed = sippCounts(dir, "OutgoingCall(C)")
+	if err != nil && r.failed == 0 {
+		t.Logf("caller: %v\n%s", err, caller.Stdout)
+		r.failed = -1
+	}
+	w := <-win
+	r.cpu = w.cpu
+	_, _, r.peak = procStat(pid)
+	switch server {
+	case "reference":
+		time.Sleep(1500 * time.Millisecond) // SIPp writes its statistics each second
+		_, r.serverFailed = sippCounts(serverDir, "IncomingCall(C)")
+	case "product":
+		prod.stop()
+		t.Logf("the product's own counters: %s", mediaCounters(prod))
+	}
+	r.lateP50, r.lateP99, r.max, r.packets, r.streams = media.lateness()
+	if sip != nil {
+		r.setup, r.setupFrom = sip.setupTimes(t), "wire"
+	} else {
+		p50, p99 := setupTimes(dir)
+		r.setup = [3]time.Duration{bucket(p50), 0, bucket(p99)}
+		r.setupFrom = "SIPp's 1 ms histogram, upper bounds"
+	}
+	if r.failed != 0 || r.serverFailed != 0 {
+		t.Logf("%s at %d calls/s: %d failed calls, %d on the answering side", server, rate, r.failed, r.serverFailed)
+	}
+	return r
+}
+
+// costSetup is the default group with the caller's diverting line (1044)
+// and the tone as the active announcement, connect-to-called off.
+func costSetup(wav string) setupFunc {
+	return withAnnouncement(func(ctx context.Context, svc *routing.Service, dataDir string) error {
+		if err := defaultSetup(false)(ctx, svc, dataDir); err != nil {
+			return err
+		}
+		gs, err := svc.Groups(ctx, routing.GroupFilter{})
+		if err != nil {
+			return err
+		}
+		_, err = svc.AddLine(ctx, admin, routing.ChannelWeb, gs[0].ID, "1044", "")
+		return err
+	}, wav)
+}
+
+// benchTone writes the benchmark's announcement, 3.0 s of 440 Hz, as a
+// 16-bit WAV file for the product and the same samples as raw µ-law for
+// the reference's rtp_stream.
+func benchTone(t *testing.T, wav, ul string) {
+	t.Helper()
+	if err := writeTone(wav, 440, toneSeconds*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	samples, err := readWAV(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	law := make([]byte, len(samples))
+	for i, v := range samples {
+		law[i] = g711.EncodeUlawFrame(v)
+	}
+	if err := os.WriteFile(ul, law, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// callerMedia holds every media port the caller's SDPs name, so that the
+// servers' RTP is dropped quietly (a full receive buffer) rather than
+// answered with ICMP port unreachable; one port in sampleEvery is read to
+// measure lateness.
+type callerMedia struct {
+	conns []*net.UDPConn
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	byKey map[uint64][]arrival
+}
+
+type arrival struct {
+	at time.Duration // since the start of the run
+	ts uint32
+}
+
+func holdCallerMedia(t *testing.T) *callerMedia {
+	t.Helper()
+	m := &callerMedia{byKey: map[uint64][]arrival{}}
+	t0 := time.Now()
+	// The caller itself binds its first two media ports (audio and video
+	// sockets it never reads), which the first call's SDP names.
+	for port := callerMediaBase + 4; port < callerMediaBase+callerMediaSpan; port++ {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			t.Fatalf("holding the caller's media port %d: %v", port, err)
+		}
+		m.conns = append(m.conns, c)
+		if (port-callerMediaBase-4)%(4*sampleEvery) != 0 {
+			c.SetReadBuffer(1) // the kernel's minimum: the rest is dropped
+			continue
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			buf := make([]byte, 1500)
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				at := time.Since(t0)
+				if n < 12 || buf[0]>>6 != 2 {
+					continue
+				}
+				key := uint64(port)<<32 | uint64(bin.BigEndian.Uint32(buf[8:12]))
+				m.mu.Lock()
+				m.byKey[key] = append(m.byKey[key], arrival{at: at, ts: bin.BigEndian.Uint32(buf[4:8])})
+				m.mu.Unlock()
+			}
+		}()
+	}
+	t.Cleanup(m.close)
+	return m
+}
+
+func (m *callerMedia) close() {
+	for _, c := range m.conns {
+		c.Close()
+	}
+	m.wg.Wait()
+	m.conns = nil
+}
+
+// lateness closes the ports and returns the lateness of the packets read:
+// for each stream (port and SSRC), a packet's transit is its arrival
+// minus its RTP timestamp, and its lateness the transit minus the
+// stream's smallest.
+func (m *callerMedia) lateness() (p50, p99, most time.Duration, packets, streams int) {
+	m.close()
+	var all []time.Duration
+	for _, list := range m.byKey {
+		if len(list) == 0 {
+			continue
+		}
+		streams++
+		first := list[0].ts
+		transit := make([]time.Duration, len(list))
+		least := time.Duration(math.MaxInt64)
+		for i, a := range list {
+			media := time.Duration(int32(a.ts-first)) * time.Second / 8000
+			transit[i] = a.at - media
+			least = min(least, transit[i])
+		}
+		for _, tr := range transit {
+			all = append(all, tr-least)
+		}
+	}
+	if len(all) == 0 {
+		return 0, 0, 0, 0, 0
+	}
+	slices.Sort(all)
+	q := func(f float64) time.Duration { return all[min(len(all)-1, int(f*float64(len(all))))] }
+	return q(0.5), q(0.99), all[len(all)-1], len(all), streams
+}
+
+// sipCapture records a server's SIP port on loopback with dumpcap.
+type sipCapture struct {
+	cmd  *exec.Cmd
+	file string
+}
+
+// startSIPCapture starts capturing the SIP port, or returns nil when it
+// cannot (not root, no dumpcap): setup times then come from SIPp.
+func startSIPCapture(t *testing.T, port int) *sipCapture {
+	t.Helper()
+	if _, err := exec.LookPath("dumpcap"); err != nil || os.Geteuid() != 0 {
+		t.Log("setup times from SIPp's 1 ms histogram: capturing on loopback needs root and dumpcap (apt-get install tshark)")
+		return nil
+	}
+	c := &sipCapture{file: filepath.Join(t.TempDir(), "sip.pcap")}
+	c.cmd = capturing(t, "dumpcap", "-q", "-i", "lo", "-f", fmt.Sprintf("udp port %d", port), "-B", "64", "-w", c.file)
+	return c
+}
+
+// setupTimes stops the capture and returns the p50, p95 and p99 of the
+// time from each call's first INVITE to its first 200 for the INVITE.
+func (c *sipCapture) setupTimes(t *testing.T) [3]time.Duration {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGINT)
+	c.cmd.Wait()
+	out, err := exec.Command("tshark", "-r", c.file, "-Y", "sip.CSeq.method == \"INVITE\"", "-T", "fields",
+		"-e", "frame.time_epoch", "-e", "sip.Call-ID", "-e", "sip.Method", "-e", "sip.Status-Code").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	invite := map[string]float64{}
+	var setups []time.Duration
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 4 {
+			continue
+		}
+		at, _ := strconv.ParseFloat(f[0], 64)
+		switch {
+		case f[2] == "INVITE":
+			if _, seen := invite[f[1]]; !seen {
+				invite[f[1]] = at
+			}
+		case f[3] == "200":
+			if t0, ok := invite[f[1]]; ok && t0 > 0 {
+				setups = append(setups, time.Duration((at-t0)*1e9))
+				invite[f[1]] = -1 // the first 200 only
+			}
+		}
+	}
+	if len(setups) == 0 {
+		t.Error("no call set up in the capture")
+		return [3]time.Duration{}
+	}
+	slices.Sort(setups)
+	q := func(f float64) time.Duration { return setups[min(len(setups)-1, int(f*float64(len(setups))))] }
+	return [3]time.Duration{q(0.5), q(0.95), q(0.99)}
+}
+
+// bucket turns SIPp's histogram bucket ("<5 ms", ">=500 ms") into its
+// bound.
+func bucket(s string) time.Duration {
+	s = strings.Trim(strings.TrimSuffix(s, " ms"), "<>=")
+	ms, _ := strconv.Atoi(s)
+	return time.Duration(ms) * time.Millisecond
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envInts(name string, def []int) []int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if v, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
