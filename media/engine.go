@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -30,7 +29,6 @@ type Engine struct {
 	ports     *Ports
 	report    time.Duration // RTCP report interval
 	shards    []*shard
-	nextShard atomic.Uint32
 	stats     counters
 	tc        transcoders
 	t0        time.Time
@@ -87,6 +85,7 @@ func (e *Engine) Stats() Stats {
 		RTCPSent:        c.rtcpSent.Load(),
 		RTCPReceived:    c.rtcpReceived.Load(),
 		DTMFDropped:     c.dtmfDropped.Load(),
+		PacerWakeups:    c.wakeups.Load(),
 		ActiveStreams:   c.streams.Load(),
 		ActiveLegs:      c.legs.Load(),
 	}

@@ -85,6 +85,7 @@ type Leg struct {
 	sentPkts  uint32
 	sentBytes uint32
 	outBuf    [maxPacket]byte
+	tx        *rawSender // nil: written through conn
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -115,6 +116,7 @@ func (e *Engine) NewLeg(cfg LegConfig) (*Leg, error) {
 	l := &Leg{e: e, conn: pair.RTP, rtcp: pair.RTCP, port: pair.Port, timeout: cfg.Timeout, onTimeout: cfg.OnTimeout,
 		done: make(chan struct{})}
 	stampArrivals(pair.RTCP)
+	l.tx = newRawSender(pair.RTP)
 	l.SetFormat(cfg.Format)
 	l.waiting.Store(cfg.HoldTimeout)
 	if cfg.Peer.IsValid() {
@@ -331,7 +333,12 @@ func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *tran
 	if tc != nil {
 		tc.apply(l.outBuf[n : n+m])
 	}
-	_, err := l.conn.WriteToUDPAddrPort(l.outBuf[:n+m], *dest)
+	var err error
+	if l.tx != nil {
+		err = l.tx.send(l.outBuf[:n+m], *dest)
+	} else {
+		_, err = l.conn.WriteToUDPAddrPort(l.outBuf[:n+m], *dest)
+	}
 	if err == nil {
 		l.sentPkts++
 		l.sentBytes += uint32(m)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -168,8 +169,18 @@ func cpuTime() time.Duration {
 // BenchmarkStreams plays the built-in announcement in a loop to N loopback
 // sinks for a measured 10 s after a 2 s ramp, and reports CPU per stream,
 // lateness against each packet's deadline and packets lost.
+// PD_STREAMS (comma-separated) chooses the counts.
 func BenchmarkStreams(b *testing.B) {
-	for _, n := range []int{500, 1000, 2000, 4000, 6000, 8000} {
+	counts := []int{60, 500, 1000, 2000, 4000, 6000, 8000}
+	if s := os.Getenv("PD_STREAMS"); s != "" {
+		counts = nil
+		for _, f := range strings.Split(s, ",") {
+			if n, err := strconv.Atoi(f); err == nil {
+				counts = append(counts, n)
+			}
+		}
+	}
+	for _, n := range counts {
 		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				runStreams(b, n, 2*time.Second, 10*time.Second)

@@ -7,10 +7,12 @@ import (
 	"time"
 )
 
-// Pacing: every stream sends one frame per 20 ms. A shard wakes every
-// millisecond and serves one of its 20 slots, so each stream lives in the
-// slot of its phase and new streams go to the least busy of the next slots,
-// spreading the sends evenly over time.
+// Pacing: every stream sends one frame per 20 ms. A shard has 20 slots of
+// a millisecond; each stream lives in the slot of its phase, and the shard
+// wakes at the deadline of each slot that holds a stream. New streams
+// join a slot that already has company while it holds few, then spread
+// to the least busy slots: few wake-ups at low load, sends spread evenly
+// over time at high load.
 const (
 	framePeriod = 20 * time.Millisecond
 	tick        = time.Millisecond
@@ -20,6 +22,9 @@ const (
 	maxBehind = 3 * framePeriod
 	// placeWithin is how many slots ahead a new stream may be placed.
 	placeWithin = 10
+	// groupUpTo is how many streams a slot takes before new streams go to
+	// the least busy slot instead.
+	groupUpTo = 16
 )
 
 // Stream plays frames on a leg at 50 packets per second.
@@ -62,9 +67,37 @@ type shard struct {
 	adds     []*Stream
 	kick     chan struct{}
 	slots    [slots][]*Stream
-	active   int // streams in slots; owned by the shard goroutine
+	active   int          // streams in slots; owned by the shard goroutine
+	load     atomic.Int32 // streams given to the shard and not ended
 	lateAt   time.Duration
 	lateness histogram
+}
+
+// fillShard is how many streams a shard takes before new streams go to
+// the least loaded one: a few calls keep one goroutine and its timer
+// busy instead of waking every shard for a stream or two.
+const fillShard = 128
+
+// pickShard returns the first shard holding fewer than fillShard
+// streams, else the least loaded.
+func (e *Engine) pickShard() *shard {
+	best := e.shards[0]
+	for _, sh := range e.shards {
+		n := sh.load.Load()
+		if n < fillShard {
+			return sh
+		}
+		if n < best.load.Load() {
+			best = sh
+		}
+	}
+	return best
+}
+
+// ended counts a stream of the shard as ended.
+func (sh *shard) ended() {
+	sh.load.Add(-1)
+	sh.e.stats.streams.Add(-1)
 }
 
 func (sh *shard) wake() {
@@ -91,8 +124,9 @@ func (e *Engine) Play(leg *Leg, frames [][]byte, loop bool) *Stream {
 		return s
 	}
 	leg.startBurst()
-	sh := e.shards[e.nextShard.Add(1)%uint32(len(e.shards))]
+	sh := e.pickShard()
 	s.sh = sh
+	sh.load.Add(1)
 	e.stats.streams.Add(1)
 	sh.mu.Lock()
 	sh.adds = append(sh.adds, s)
@@ -101,16 +135,17 @@ func (e *Engine) Play(leg *Leg, frames [][]byte, loop bool) *Stream {
 	return s
 }
 
-// run serves the shard until the engine closes.
+// run serves the shard until the engine closes. It sleeps until the
+// deadline of the next slot that holds a stream, so a shard with a few
+// streams wakes a few times per frame period, not every millisecond.
 func (sh *shard) run(stop <-chan struct{}) {
 	e := sh.e
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	next := int64(e.now()/tick) + 1
+	next := int64(e.now()/tick) + 1 // the first slot deadline not yet served
 	for {
 		if sh.idle() {
-			// Nothing to play: sleep until a stream arrives rather than
-			// waking a thousand times a second for nothing.
+			// Nothing to play: sleep until a stream arrives.
 			select {
 			case <-stop:
 				sh.closeAll()
@@ -119,8 +154,12 @@ func (sh *shard) run(stop <-chan struct{}) {
 			}
 			next = int64(e.now()/tick) + 1
 		}
-		wait := time.Duration(next)*tick - e.now()
-		if wait > 0 {
+		sh.place(int64(e.now() / tick))
+		due, ok := sh.earliest(next)
+		if !ok {
+			continue // the streams placed were stopped already
+		}
+		if wait := time.Duration(due)*tick - e.now(); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-stop:
@@ -132,18 +171,33 @@ func (sh *shard) run(stop <-chan struct{}) {
 			case <-timer.C:
 			}
 		}
-		now := e.now()
-		target := int64(now / tick)
-		sh.place(target)
+		e.stats.wakeups.Add(1)
+		target := int64(e.now() / tick)
 		if target-next >= int64(slots) {
 			// Woken a whole period late: serve each slot once, the skip-ahead
 			// of each stream makes up for the rest.
 			next = target - int64(slots) + 1
 		}
 		for ; next <= target; next++ {
-			sh.serve(int(next%int64(slots)), time.Duration(next)*tick)
+			if slot := int(next % int64(slots)); len(sh.slots[slot]) > 0 {
+				sh.serve(slot, time.Duration(next)*tick)
+			}
 		}
 	}
+}
+
+// earliest returns the first slot deadline from next on whose slot holds a
+// stream; ok is false when no slot does.
+func (sh *shard) earliest(next int64) (due int64, ok bool) {
+	if sh.active == 0 {
+		return 0, false
+	}
+	for i := next; i < next+int64(slots); i++ {
+		if len(sh.slots[i%int64(slots)]) > 0 {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // idle reports whether the shard has no stream, playing or waiting.
@@ -156,19 +210,29 @@ func (sh *shard) idle() bool {
 	return len(sh.adds) == 0
 }
 
-// place moves new streams into the least busy of the next slots.
+// place moves new streams into one of the next slots: the fullest that
+// holds fewer than groupUpTo streams, so that at low load a shard wakes
+// for a few slots rather than for one stream at a time; when every slot
+// holds that many, the least busy one, spreading the sends over time.
 func (sh *shard) place(now int64) {
 	sh.mu.Lock()
 	adds := sh.adds
 	sh.adds = nil
 	sh.mu.Unlock()
 	for _, s := range adds {
-		best := int((now + 1) % int64(slots))
-		for i := int64(2); i <= placeWithin; i++ {
+		best, group := -1, -1
+		for i := int64(1); i <= placeWithin; i++ {
 			c := int((now + i) % int64(slots))
-			if len(sh.slots[c]) < len(sh.slots[best]) {
+			n := len(sh.slots[c])
+			if best < 0 || n < len(sh.slots[best]) {
 				best = c
 			}
+			if n < groupUpTo && (group < 0 || n > len(sh.slots[group])) {
+				group = c
+			}
+		}
+		if group >= 0 {
+			best = group
 		}
 		sh.slots[best] = append(sh.slots[best], s)
 		sh.active++
@@ -230,7 +294,7 @@ func (sh *shard) remove(slot, i int, ended bool) []*Stream {
 	sh.slots[slot] = list
 	sh.active--
 	s.ended = ended
-	sh.e.stats.streams.Add(-1)
+	sh.ended()
 	close(s.done)
 	return list
 }
@@ -252,7 +316,7 @@ func (sh *shard) reap() {
 	kept := sh.adds[:0]
 	for _, s := range sh.adds {
 		if s.stop.Load() {
-			sh.e.stats.streams.Add(-1)
+			sh.ended()
 			close(s.done)
 			continue
 		}
@@ -272,7 +336,7 @@ func (sh *shard) closeAll() {
 	}
 	sh.mu.Lock()
 	for _, s := range sh.adds {
-		sh.e.stats.streams.Add(-1)
+		sh.ended()
 		close(s.done)
 	}
 	sh.adds = nil

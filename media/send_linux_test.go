@@ -1,0 +1,108 @@
+package media
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestRawSenderReachesEachFamily(t *testing.T) {
+	v4 := netip.MustParseAddr("127.0.0.1")
+	v6 := netip.MustParseAddr("::1")
+	cases := []struct {
+		name     string
+		from, to netip.Addr // the sending socket's address, the receiver's
+		mapped   bool       // send to the receiver's address as IPv4-mapped IPv6
+		err      error
+	}{
+		{name: "IPv4 to IPv4", from: v4, to: v4},
+		{name: "IPv4 to mapped IPv4", from: v4, to: v4, mapped: true},
+		{name: "IPv6 to IPv6", from: v6, to: v6},
+		{name: "dual stack to IPv4", from: netip.IPv6Unspecified(), to: v4},
+		{name: "IPv4 to IPv6", from: v4, to: v6, err: errFamily},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			recv, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.to, 0)))
+			if err != nil {
+				t.Skipf("no %v on this machine: %v", c.to, err)
+			}
+			defer recv.Close()
+			conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.from, 0)))
+			if err != nil {
+				t.Skipf("no %v on this machine: %v", c.from, err)
+			}
+			defer conn.Close()
+			s := newRawSender(conn)
+			if s == nil {
+				t.Fatal("no raw sender for a UDP socket")
+			}
+			to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+			if c.mapped {
+				to = netip.AddrPortFrom(netip.AddrFrom16(to.Addr().As16()), to.Port())
+			}
+			for _, payload := range []string{"first", "second"} { // the second reuses the address
+				err = s.send([]byte(payload), to)
+				if !errors.Is(err, c.err) {
+					t.Fatalf("send: %v, want %v", err, c.err)
+				}
+				if c.err != nil {
+					return
+				}
+				buf := make([]byte, 64)
+				recv.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, from, err := recv.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(buf[:n]) != payload {
+					t.Errorf("received %q, want %q", buf[:n], payload)
+				}
+				if from.Port() != conn.LocalAddr().(*net.UDPAddr).AddrPort().Port() {
+					t.Errorf("from port %d, want the sending socket's %v", from.Port(), conn.LocalAddr())
+				}
+			}
+		})
+	}
+	t.Run("closed socket", func(t *testing.T) {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newRawSender(conn)
+		conn.Close()
+		if err := s.send([]byte("x"), netip.MustParseAddrPort("127.0.0.1:9")); err == nil {
+			t.Error("a send on a closed socket succeeded")
+		}
+	})
+}
+
+func BenchmarkRawSend(b *testing.B) {
+	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer recv.Close()
+	recv.SetReadBuffer(1) // drop what arrives, as a far end that does not read
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+	pkt := make([]byte, 172)
+	b.Run("WriteToUDPAddrPort", func(b *testing.B) {
+		for b.Loop() {
+			conn.WriteToUDPAddrPort(pkt, to)
+		}
+	})
+	s := newRawSender(conn)
+	b.Run("raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.send(pkt, to)
+		}
+	})
+}
