@@ -34,3 +34,19 @@ func (db *DB) Pragmas(t testing.TB) Pragmas {
 	}
 	return p
 }
+
+// Prepared returns how many query texts each pool holds prepared.
+func (db *DB) Prepared() (write, read int) {
+	count := func(s *statements) int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		n := 0
+		for _, st := range s.byQ {
+			if st != nil {
+				n++
+			}
+		}
+		return n
+	}
+	return count(db.writeStmts), count(db.readStmts)
+}

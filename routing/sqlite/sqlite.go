@@ -31,6 +31,9 @@ type DB struct {
 	path  string
 	write *sql.DB
 	read  *sql.DB
+	// The statements each pool has prepared, kept for the life of the
+	// store: a call's lookups and report no longer compile their SQL.
+	writeStmts, readStmts *statements
 	// Now is the clock used for created/updated times. It may be replaced
 	// before Open.
 	Now func() time.Time
@@ -89,12 +92,14 @@ func (db *DB) Open() error {
 	}
 	db.read.SetMaxOpenConns(8)
 	db.read.SetMaxIdleConns(8)
+	db.writeStmts, db.readStmts = newStatements(db.write), newStatements(db.read)
 	return nil
 }
 
 // Close closes the database; committed data is on disk.
 func (db *DB) Close() error {
 	var errs []error
+	errs = append(errs, db.readStmts.close(), db.writeStmts.close())
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
@@ -157,8 +162,9 @@ func (db *DB) View(ctx context.Context, fn func(routing.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
+	defer db.readStmts.prepare(ctx) // runs after the rollback: the connection is free
 	defer t.Rollback()
-	return fn(&tx{ctx: ctx, tx: t, now: db.Now})
+	return fn(&tx{ctx: ctx, tx: t, now: db.Now, stmts: db.readStmts})
 }
 
 // Update runs fn in a write transaction and commits when fn returns nil.
@@ -167,8 +173,9 @@ func (db *DB) Update(ctx context.Context, fn func(routing.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
+	defer db.writeStmts.prepare(ctx) // runs after the rollback: the connection is free
 	defer t.Rollback()
-	if err := fn(&tx{ctx: ctx, tx: t, now: db.Now}); err != nil {
+	if err := fn(&tx{ctx: ctx, tx: t, now: db.Now, stmts: db.writeStmts}); err != nil {
 		return err
 	}
 	if err := t.Commit(); err != nil {

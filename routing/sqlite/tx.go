@@ -12,20 +12,30 @@ import (
 
 // tx implements routing.Tx on a database/sql transaction.
 type tx struct {
-	ctx context.Context
-	tx  *sql.Tx
-	now func() time.Time
+	ctx   context.Context
+	tx    *sql.Tx
+	now   func() time.Time
+	stmts *statements // of the pool tx belongs to
 }
 
 func (t *tx) exec(query string, args ...any) (sql.Result, error) {
+	if st := t.stmts.get(query); st != nil {
+		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	}
 	return t.tx.ExecContext(t.ctx, query, args...)
 }
 
 func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmts.get(query); st != nil {
+		return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
+	}
 	return t.tx.QueryContext(t.ctx, query, args...)
 }
 
 func (t *tx) queryRow(query string, args ...any) *sql.Row {
+	if st := t.stmts.get(query); st != nil {
+		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
+	}
 	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
