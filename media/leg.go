@@ -233,7 +233,7 @@ func (l *Leg) read() {
 			}
 			now := e.now()
 			if now >= nextReport {
-				l.report(now)
+				l.report(now, buf)
 				nextReport = now + e.report
 			}
 			if l.timeout > 0 && l.timed() && now-time.Duration(l.lastRecv.Load()) >= l.timeout {

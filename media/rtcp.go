@@ -123,8 +123,9 @@ func (l *Leg) Quality() Quality {
 // report reads the reports the peer sent since the last time and sends
 // ours: a sender report when we sent media, else a receiver report, with
 // a report block on the peer's stream when it sent any.
-func (l *Leg) report(now time.Duration) {
-	l.readReports()
+// buf is room to read a report into.
+func (l *Leg) report(now time.Duration, buf []byte) {
+	l.readReports(buf)
 	r := l.remote.Load()
 	if r == nil || !r.RTCP.IsValid() || r.RTCP.Addr().IsUnspecified() {
 		return
@@ -135,8 +136,7 @@ func (l *Leg) report(now time.Duration) {
 		dest = from // symmetric RTCP
 	}
 	l.in.mu.Unlock()
-	var buf [8 + 20 + 24]byte
-	n := l.buildReport(buf[:], now, time.Now())
+	n := l.buildReport(buf, now, time.Now())
 	if _, err := l.rtcp.WriteToUDPAddrPort(buf[:n], dest); err == nil {
 		l.e.stats.rtcpSent.Add(1)
 	}
@@ -196,13 +196,14 @@ func (l *Leg) buildReport(buf []byte, now time.Duration, wall time.Time) int {
 }
 
 // readReports takes the RTCP packets waiting on the leg's RTCP socket
-// without waiting for more, each with the time it arrived.
-func (l *Leg) readReports() {
-	var buf [1500]byte
+// without waiting for more, each with the time it arrived. buf is room
+// for one packet (the reader's buffer: a reader goroutine's stack stays
+// small).
+func (l *Leg) readReports(buf []byte) {
 	var oob [oobSize]byte
 	l.rtcp.SetReadDeadline(time.Now().Add(time.Millisecond))
 	for {
-		n, oobn, _, from, err := l.rtcp.ReadMsgUDPAddrPort(buf[:], oob[:])
+		n, oobn, _, from, err := l.rtcp.ReadMsgUDPAddrPort(buf, oob[:])
 		if err != nil {
 			return // none waiting (the deadline), or closed
 		}
