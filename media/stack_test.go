@@ -15,6 +15,9 @@ import (
 // reports fit in 4 KiB (a report read into a buffer on the stack made it
 // 8 KiB).
 func TestLegReaderStackStaysSmall(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes every stack larger; run without -race")
+	}
 	e, err := media.New(media.Config{IP: loopback, PortMin: 30000, PortMax: 39998, ReportInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
