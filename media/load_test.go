@@ -82,7 +82,9 @@ func runSink() {
 				if err != nil {
 					break
 				}
-				if n < 12 {
+				if n < 12 || buf[1] >= 200 && buf[1] <= 204 {
+					// Not RTP: an RTCP report some leg sent to its peer's
+					// port + 1, which can be another sink's socket.
 					continue
 				}
 				received.Add(1)
