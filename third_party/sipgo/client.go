@@ -227,12 +227,23 @@ func (c *Client) Do(ctx context.Context, req *sip.Request, opts ...ClientRequest
 			return res, nil
 
 		case <-tx.Done():
-			return nil, tx.Err()
+			return nil, endedErr(tx)
 
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// endedErr is the error of a transaction that ended without a final
+// response. Terminate closes Done before it records the transaction's
+// error, so Err may still be nil: a caller must not take that for a
+// response (fork change, see FORK.md).
+func endedErr(tx sip.ClientTransaction) error {
+	if err := tx.Err(); err != nil {
+		return err
+	}
+	return sip.ErrTransactionTerminated
 }
 
 type DigestAuth struct {
@@ -256,7 +267,7 @@ func (c *Client) DoDigestAuth(ctx context.Context, req *sip.Request, res *sip.Re
 			return res, nil
 
 		case <-tx.Done():
-			return nil, tx.Err()
+			return nil, endedErr(tx)
 
 		case <-ctx.Done():
 			return nil, ctx.Err()

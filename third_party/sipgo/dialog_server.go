@@ -64,7 +64,7 @@ func (s *DialogServerSession) Do(ctx context.Context, req *sip.Request) (*sip.Re
 			return res, nil
 
 		case <-tx.Done():
-			return nil, tx.Err()
+			return nil, endedErr(tx)
 
 		case <-ctx.Done():
 			return nil, ctx.Err()
