@@ -228,6 +228,15 @@ func (s *Server) Serve(l net.Listener, tlsConf *tls.Config) error {
 		ErrorLog:          newStdLogger(s.log),
 	}
 	s.mu.Lock()
+	select {
+	case <-s.stop:
+		// Shut down before serving began: Shutdown found no server to
+		// stop, and serving now would never end.
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	default:
+	}
 	s.srv = srv
 	s.mu.Unlock()
 	var err error

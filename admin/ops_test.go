@@ -134,3 +134,33 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("over TLS: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
 	}
 }
+
+// Stopped before it began serving (a program stopped right after its
+// start), the server does not serve: Serve returns, the listener is
+// closed, and the program's stop does not wait for ever.
+func TestShutdownBeforeServe(t *testing.T) {
+	f := newFixture(t)
+	srv := admin.New(f.cfg, f.svc, f.prompts, f.probes, zerolog.Nop())
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l, nil) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve after Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		l.Close()
+		t.Fatal("Serve after Shutdown went on serving")
+	}
+	if c, err := net.DialTimeout("tcp", l.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Error("the listener still accepts connections")
+	}
+}
