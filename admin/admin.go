@@ -61,6 +61,15 @@ type Service interface {
 	EndUserSessions(ctx context.Context, userID int64) error
 	Events() *routing.Feed
 	SwitchCounts() map[routing.Channel]uint64
+	SetStateUntil(ctx context.Context, groupID int64, on bool, until time.Time, actor routing.Actor, ch routing.Channel) (routing.Group, error)
+	Now() time.Time
+	NextChanges(ctx context.Context, now time.Time) (map[int64]routing.NextChange, error)
+	Schedule(ctx context.Context, groupID int64) ([]routing.Range, error)
+	Plans(ctx context.Context) (map[int64]routing.Plan, error)
+	SetSchedule(ctx context.Context, actor routing.Actor, ch routing.Channel, groupID int64, ranges []routing.Range) ([]routing.Range, error)
+	Holidays(ctx context.Context) ([]routing.Holiday, error)
+	AddHoliday(ctx context.Context, actor routing.Actor, ch routing.Channel, h routing.Holiday) (routing.Holiday, error)
+	DeleteHoliday(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64) error
 }
 
 // Announcements is the store of announcement audio (the prompts library).

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"bytes"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -17,6 +18,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 	g := f.group("Front Desk", "1022", "the desk")
 	f.line(g.ID, "2001", "Reception")
 	id := strconv.FormatInt(g.ID, 10)
+	if r := f.do(local, "POST", "/Rest/setSchedule", url.Values{"groupId": {id}, "ranges": {"Mon-Fri 12:00-13:00"}}); r.status != 200 {
+		t.Fatalf("setSchedule: %d %s", r.status, r.body)
+	}
 	cases := []struct {
 		name        string
 		method      string
@@ -56,6 +60,24 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"report offset negative", "GET", "/Rest/listReports?offset=-1", "", "", 400, "offset"},
 		{"report action unknown", "GET", "/Rest/listReports?action=Nope", "", "", 400, "action"},
 		{"report status unknown", "GET", "/Rest/listReports?status=Exploded", "", "", 400, "status"},
+		{"until not a time", "POST", "/Rest/setDiversion", "groupId=" + id + "&state=ON&until=soon", "form", 400, "until"},
+		{"until in the past", "POST", "/Rest/setDiversion", "groupId=" + id + "&state=ON&until=2001-01-01T10:00", "form", 400, "until"},
+		{"ranges missing", "POST", "/Rest/setSchedule", "groupId=" + id, "form", 400, "ranges"},
+		{"ranges empty", "POST", "/Rest/setSchedule", "groupId=" + id + "&ranges=", "form", 400, "ranges"},
+		{"range without times", "POST", "/Rest/setSchedule", "groupId=" + id + "&ranges=Mon", "form", 400, "ranges"},
+		{"range day unknown", "POST", "/Rest/setSchedule", "groupId=" + id + "&ranges=Funday+12:00-13:00", "form", 400, "ranges"},
+		{"range empty", "POST", "/Rest/setSchedule", "groupId=" + id + "&ranges=Mon+12:00-12:00", "form", 400, "ranges"},
+		{"range hour 25", "POST", "/Rest/setSchedule", "groupId=" + id + "&ranges=Mon+25:00-26:00", "form", 400, "ranges"},
+		{"ranges starting together", "POST", "/Rest/setSchedule", "groupId=" + id + "&ranges=Mon+12:00-13:00,Mon+12:00-14:00", "form", 400, "ranges"},
+		{"range script", "POST", "/Rest/setSchedule", "groupId=" + id + "&ranges=%3Cscript%3E", "form", 400, "ranges"},
+		{"schedule of no group", "POST", "/Rest/setSchedule", "groupId=999&ranges=Mon+12:00-13:00", "form", 404, "groupId"},
+		{"clear schedule of no group", "POST", "/Rest/clearSchedule", "groupId=999", "form", 404, "groupId"},
+		{"holiday without name", "POST", "/Rest/addHoliday", "first=2026-12-24", "form", 400, "name"},
+		{"holiday date wrong", "POST", "/Rest/addHoliday", "name=X&first=24.12.2026", "form", 400, "first"},
+		{"holiday backwards", "POST", "/Rest/addHoliday", "name=X&first=2026-12-26&last=2026-12-24", "form", 400, "last"},
+		{"holiday of no group", "POST", "/Rest/addHoliday", "name=X&first=2026-12-24&groupIds=999", "form", 404, "groupId"},
+		{"holiday group not a number", "POST", "/Rest/addHoliday", "name=X&first=2026-12-24&groupIds=1,x", "form", 400, "groupIds"},
+		{"delete no holiday", "POST", "/Rest/deleteHoliday", "holidayId=999", "form", 404, "holidayId"},
 		{"change on GET", "GET", "/Rest/toggleDiversion?groupId=" + id, "", "", 405, ""},
 		{"DELETE", "DELETE", "/Rest/listGroups", "", "", 405, ""},
 		{"PUT", "PUT", "/Rest/addLine", "groupId=" + id + "&lineNumber=2009", "form", 405, ""},

@@ -99,7 +99,7 @@ func newFixture(t testing.TB, edit ...func(*fixture)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.db.Close() })
-	f.svc = routing.NewService(f.db, routing.WithClock(f.clock.Now), routing.WithPasswordCost(bcrypt.MinCost))
+	f.svc = routing.NewService(f.db, routing.WithClock(f.clock.Now), routing.WithPasswordCost(bcrypt.MinCost), routing.WithLocation(zurich))
 	var err error
 	if f.prompts, err = prompts.Open(filepath.Join(t.TempDir(), "announcements"), prompts.DefaultLimits); err != nil {
 		t.Fatal(err)

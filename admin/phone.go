@@ -195,6 +195,19 @@ func (s *Server) phoneToggle(w http.ResponseWriter, r *http.Request, id int64, i
 	if g.On && g.Destination != "" {
 		text += fmt.Sprintf(" Calls go to %s.", g.Destination)
 	}
+	if ncs, err := s.svc.NextChanges(r.Context(), s.svc.Now()); err == nil {
+		if nc, ok := ncs[g.ID]; ok {
+			when := s.when(nc.At, s.svc.Now())
+			switch {
+			case nc.Manual && nc.On == g.On:
+				text += fmt.Sprintf(" This holds until %s, when the schedule wants it %s too.", when, routing.StateName(nc.On))
+			case nc.Manual:
+				text += fmt.Sprintf(" This holds until %s; then the schedule switches it %s.", when, routing.StateName(nc.On))
+			default:
+				text += fmt.Sprintf(" The schedule switches it %s %s.", routing.StateName(nc.On), atWhen(when))
+			}
+		}
+	}
 	phoneText(w, http.StatusOK, g.Name, "Diversion "+g.StateName(), text, s.backKeys(in, device, page)...)
 }
 

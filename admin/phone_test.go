@@ -337,3 +337,38 @@ func TestPhoneServiceNetworks(t *testing.T) {
 		t.Errorf("nameless phone reported as %q", e.Username)
 	}
 }
+
+// On a group that follows a schedule, the text after a switch says how
+// long the manual state holds and what the schedule does then.
+func TestPhoneToggleSaysHowLongItHolds(t *testing.T) {
+	f := newFixture(t) // Saturday 2026-11-28, 09:00 in Zurich
+	g := f.group("Front Desk", "1022", "")
+	ranges, err := routing.ParseRanges("Sat 08:00-18:00", "ranges")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetSchedule(ctx, routing.Actor{Name: "admin"}, routing.ChannelWeb, g.ID, ranges); err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(g.ID, 10)
+	// The plan wants ON now: switching ON follows it.
+	root := parsePhoneXML(t, f.get("/phone?groupID="+id+"&name=SEPAABBCCDDEEFF"))
+	if want := "The diversion of Front Desk is now ON. Calls go to 1022. The schedule switches it OFF at 18:00."; root.child("Text").Text != want {
+		t.Errorf("switched ON:\n%q\nwant\n%q", root.child("Text").Text, want)
+	}
+	// Switching OFF goes against it until 18:00.
+	root = parsePhoneXML(t, f.get("/phone?groupID="+id+"&name=SEPAABBCCDDEEFF"))
+	if want := "The diversion of Front Desk is now OFF. This holds until 18:00, when the schedule wants it OFF too."; root.child("Text").Text != want {
+		t.Errorf("switched OFF:\n%q\nwant\n%q", root.child("Text").Text, want)
+	}
+	ranges, _ = routing.ParseRanges("Sat 12:00-18:00", "ranges")
+	if _, err := f.svc.SetSchedule(ctx, routing.Actor{Name: "admin"}, routing.ChannelWeb, g.ID, ranges); err != nil {
+		t.Fatal(err)
+	}
+	// Now (09:00) the plan wants OFF until 12:00: switching ON holds until
+	// then, and the schedule keeps it ON from 12:00.
+	root = parsePhoneXML(t, f.get("/phone?groupID="+id+"&name=SEPAABBCCDDEEFF"))
+	if want := "The diversion of Front Desk is now ON. Calls go to 1022. This holds until 12:00, when the schedule wants it ON too."; root.child("Text").Text != want {
+		t.Errorf("switched ON before the range:\n%q\nwant\n%q", root.child("Text").Text, want)
+	}
+}

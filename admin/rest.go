@@ -43,6 +43,12 @@ var restFunctions = []restFunction{
 	{name: "updateLine", change: true, priv: routing.PrivGroups, call: (*Server).updateLine},
 	{name: "deleteLine", change: true, priv: routing.PrivGroups, call: (*Server).deleteLine},
 	{name: "listReports", priv: routing.PrivReports, call: (*Server).listReports},
+	{name: "listSchedules", call: (*Server).listSchedules},
+	{name: "setSchedule", change: true, priv: routing.PrivGroups, call: (*Server).setSchedule},
+	{name: "clearSchedule", change: true, priv: routing.PrivGroups, call: (*Server).clearSchedule},
+	{name: "listHolidays", call: (*Server).listHolidays},
+	{name: "addHoliday", change: true, priv: routing.PrivGroups, call: (*Server).addHoliday},
+	{name: "deleteHoliday", change: true, priv: routing.PrivGroups, call: (*Server).deleteHoliday},
 	{name: "events"},
 }
 
@@ -155,25 +161,42 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 }
 
 // groupNode is a group as listGroups shows it. New elements go at the
-// end: scripts parse this.
-func groupNode(g routing.Group) node {
-	return elem("Group",
+// end: scripts parse this. A group that follows a schedule has its next
+// change after its description.
+func (s *Server) groupNode(g routing.Group, ncs map[int64]routing.NextChange) node {
+	n := elem("Group",
 		numLeaf("GroupID", g.ID),
 		leaf("GroupName", g.Name),
 		leaf("Destination", g.Destination),
 		leaf("State", g.StateName()),
 		leaf("Description", g.Description))
+	if nc, ok := ncs[g.ID]; ok {
+		manual := "false"
+		if nc.Manual {
+			manual = "true"
+		}
+		n.children = append(n.children, elem("NextChange",
+			leaf("Time", nc.At.In(s.cfg.Location).Format(time.RFC3339)),
+			leaf("State", routing.StateName(nc.On)),
+			leaf("Manual", manual)))
+	}
+	return n
 }
 
-func groupsAnswer(groups ...routing.Group) answer {
+// groupsAnswer lists groups with their next changes.
+func (s *Server) groupsAnswer(ctx context.Context, groups ...routing.Group) (answer, error) {
 	if len(groups) == 0 {
-		return answer{word: notFoundAnswer}
+		return answer{word: notFoundAnswer}, nil
+	}
+	ncs, err := s.svc.NextChanges(ctx, s.svc.Now())
+	if err != nil {
+		return answer{}, err
 	}
 	items := make([]node, len(groups))
 	for i, g := range groups {
-		items[i] = groupNode(g)
+		items[i] = s.groupNode(g, ncs)
 	}
-	return dataAnswer(list("DiversionGroups", items))
+	return dataAnswer(list("DiversionGroups", items)), nil
 }
 
 func (s *Server) listGroups(ctx context.Context, _ principal, in params) (answer, error) {
@@ -192,7 +215,7 @@ func (s *Server) listGroups(ctx context.Context, _ principal, in params) (answer
 	if err != nil {
 		return answer{}, err
 	}
-	return groupsAnswer(groups...), nil
+	return s.groupsAnswer(ctx, groups...)
 }
 
 // parseState reads ON or OFF, in any case.
@@ -219,11 +242,20 @@ func (s *Server) setDiversion(ctx context.Context, p principal, in params) (answ
 	if err != nil {
 		return answer{}, err
 	}
-	g, err := s.svc.SetState(ctx, id, on, p.actor(), routing.ChannelREST)
-	if err != nil {
+	var g routing.Group
+	if u, ok := in.get("until"); ok && u != "" {
+		until, err := parseTime("until", u, s.cfg.Location, false)
+		if err != nil {
+			return answer{}, err
+		}
+		g, err = s.svc.SetStateUntil(ctx, id, on, until, p.actor(), routing.ChannelREST)
+		if err != nil {
+			return answer{}, err
+		}
+	} else if g, err = s.svc.SetState(ctx, id, on, p.actor(), routing.ChannelREST); err != nil {
 		return answer{}, err
 	}
-	return groupsAnswer(g), nil
+	return s.groupsAnswer(ctx, g)
 }
 
 func (s *Server) toggleDiversion(ctx context.Context, p principal, in params) (answer, error) {
@@ -235,7 +267,7 @@ func (s *Server) toggleDiversion(ctx context.Context, p principal, in params) (a
 	if err != nil {
 		return answer{}, err
 	}
-	return groupsAnswer(g), nil
+	return s.groupsAnswer(ctx, g)
 }
 
 func (s *Server) addGroup(ctx context.Context, p principal, in params) (answer, error) {
@@ -252,7 +284,7 @@ func (s *Server) addGroup(ctx context.Context, p principal, in params) (answer, 
 	if err != nil {
 		return answer{}, err
 	}
-	return groupsAnswer(g), nil
+	return s.groupsAnswer(ctx, g)
 }
 
 func (s *Server) updateGroup(ctx context.Context, p principal, in params) (answer, error) {
@@ -273,7 +305,7 @@ func (s *Server) updateGroup(ctx context.Context, p principal, in params) (answe
 	if err != nil {
 		return answer{}, err
 	}
-	return groupsAnswer(g), nil
+	return s.groupsAnswer(ctx, g)
 }
 
 func (s *Server) deleteGroup(ctx context.Context, p principal, in params) (answer, error) {

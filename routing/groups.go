@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Groups returns the groups matching f, ordered by name. The list of
@@ -191,18 +192,33 @@ func (s *Service) DeleteGroup(ctx context.Context, actor Actor, ch Channel, id i
 // transaction. Switching to the state the group already has is still
 // reported: both people who pressed the button see their action. The answer
 // is the group as it is after the switch. Errors: ENOTFOUND.
+//
+// A group that follows a plan keeps the manual state until the plan's
+// next change; SetStateUntil chooses another end.
 func (s *Service) SetState(ctx context.Context, groupID int64, on bool, actor Actor, ch Channel) (Group, error) {
-	return s.switchState(ctx, groupID, func(bool) bool { return on }, actor, ch)
+	return s.switchState(ctx, groupID, func(bool) bool { return on }, time.Time{}, actor, ch)
+}
+
+// SetStateUntil is SetState with the manual state held until the time
+// until, after which the group's plan takes over again. Errors: EINVALID
+// (until not in the future, or more than a year ahead, or a group that
+// follows no plan), ENOTFOUND.
+func (s *Service) SetStateUntil(ctx context.Context, groupID int64, on bool, until time.Time, actor Actor, ch Channel) (Group, error) {
+	now := s.now()
+	if !until.After(now) || until.After(now.AddDate(1, 0, 0)) {
+		return Group{}, FieldErrorf(EINVALID, "until", "is not within the coming year")
+	}
+	return s.switchState(ctx, groupID, func(bool) bool { return on }, until, actor, ch)
 }
 
 // Toggle switches a group to the opposite of its current state, reading and
 // writing it in one transaction so that concurrent toggles never lose one.
 // The answer is the group as it is after the switch. Errors: ENOTFOUND.
 func (s *Service) Toggle(ctx context.Context, groupID int64, actor Actor, ch Channel) (Group, error) {
-	return s.switchState(ctx, groupID, func(cur bool) bool { return !cur }, actor, ch)
+	return s.switchState(ctx, groupID, func(cur bool) bool { return !cur }, time.Time{}, actor, ch)
 }
 
-func (s *Service) switchState(ctx context.Context, groupID int64, next func(bool) bool, actor Actor, ch Channel) (Group, error) {
+func (s *Service) switchState(ctx context.Context, groupID int64, next func(bool) bool, until time.Time, actor Actor, ch Channel) (Group, error) {
 	var g Group
 	err := s.update(ctx, func(tx Tx) error {
 		var err error
@@ -210,6 +226,9 @@ func (s *Service) switchState(ctx context.Context, groupID int64, next func(bool
 			return err
 		}
 		g.On = next(g.On)
+		if err := s.holdManual(tx, &g, until); err != nil {
+			return err
+		}
 		if err := tx.UpdateGroup(&g); err != nil {
 			return err
 		}
@@ -223,5 +242,43 @@ func (s *Service) switchState(ctx context.Context, groupID int64, next func(bool
 	if err != nil {
 		return Group{}, err
 	}
+	s.replan()
 	return g, nil
+}
+
+// holdManual records, on a group that follows a plan, how long its manual
+// switch holds: until the chosen time, else until the plan's next change
+// when the switch goes against the plan, else not at all. The plan's
+// last change counts as applied, so that the scheduler does not undo the
+// switch. A group without a plan takes no chosen time.
+func (s *Service) holdManual(tx Tx, g *Group, until time.Time) error {
+	p, err := s.planIn(tx, g.ID)
+	if err != nil {
+		return err
+	}
+	if p.Empty() {
+		if !until.IsZero() {
+			return FieldErrorf(EINVALID, "until", "applies to a group that follows a schedule")
+		}
+		g.OverrideUntil = time.Time{}
+		return nil
+	}
+	now := s.now()
+	want, next := p.Want(now)
+	switch {
+	case !until.IsZero():
+		g.OverrideUntil = until
+	case g.On != want:
+		g.OverrideUntil = next // zero when the plan never changes: it holds
+	default:
+		g.OverrideUntil = time.Time{}
+	}
+	last := p.Last(now)
+	if last.IsZero() {
+		last = time.Unix(0, 1)
+	}
+	if g.ScheduleApplied.Before(last) {
+		g.ScheduleApplied = last
+	}
+	return nil
 }

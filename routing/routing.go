@@ -25,6 +25,14 @@ type Group struct {
 	AnnouncementID int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// OverrideUntil is when a manual switch of a group that follows a
+	// plan stops holding and the plan takes over again; zero: no manual
+	// switch holds.
+	OverrideUntil time.Time
+	// ScheduleApplied is the moment of the last scheduled change applied
+	// to the group (zero: none). A change whose moment is not after it
+	// has been applied already.
+	ScheduleApplied time.Time
 }
 
 // StateName returns "ON" or "OFF".

@@ -31,6 +31,11 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummy     []byte
+
+	// loc is the time zone plans are read in; replanned wakes the
+	// scheduler when a plan or an override changed.
+	loc       *time.Location
+	replanned chan struct{}
 }
 
 // Option configures a Service.
@@ -45,7 +50,7 @@ func WithPasswordCost(cost int) Option { return func(s *Service) { s.hashCost = 
 
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {
-	s := &Service{store: store, now: time.Now, hashCost: defaultHashCost}
+	s := &Service{store: store, now: time.Now, hashCost: defaultHashCost, replanned: make(chan struct{}, 1)}
 	s.calls.commit = s.commitCalls
 	for _, o := range opts {
 		o(s)

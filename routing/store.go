@@ -80,6 +80,20 @@ type Tx interface {
 	// of the length slot since the Unix epoch, ordered by slot.
 	ReportCounts(f ReportFilter, slot time.Duration) ([]ReportCount, error)
 
+	// Schedule returns a group's weekly ranges, by day and start.
+	Schedule(groupID int64) ([]Range, error)
+	// Schedules returns the weekly ranges of every group that has some.
+	Schedules() (map[int64][]Range, error)
+	// SetSchedule replaces a group's weekly ranges (none: no schedule).
+	SetSchedule(groupID int64, ranges []Range) error
+	// Holidays returns the holiday calendar, by first day, each with the
+	// groups it names.
+	Holidays() ([]Holiday, error)
+	// InsertHoliday stores h and sets its ID.
+	InsertHoliday(h *Holiday) error
+	// DeleteHoliday removes a holiday (ENOTFOUND when there is none).
+	DeleteHoliday(id int64) error
+
 	// InsertSession stores a new session.
 	InsertSession(s Session) error
 	// Session returns the session with the id (ENOTFOUND when there is none).

@@ -97,6 +97,8 @@ type Main struct {
 	HTTPAddr net.Addr
 	debug    *http.Server
 	httpDone chan error
+	// stopScheduler ends the scheduler and waits for it.
+	stopScheduler func()
 }
 
 // NewMain returns a program with the configuration, writing what people
@@ -145,7 +147,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.Service = routing.NewService(m.DB)
+	m.Service = routing.NewService(m.DB, routing.WithLocation(m.Config.TimeZone))
 	m.Prompts, err = prompts.Open(filepath.Join(m.Config.DataDir, "announcements"), prompts.Limits{
 		MaxBytes: m.Config.AnnouncementMaxBytes, MaxDuration: m.Config.AnnouncementMaxDuration})
 	if err != nil {
@@ -179,6 +181,7 @@ func (m *Main) Run(ctx context.Context) error {
 				m.Config.AdminUsername, pw)
 		}
 	}
+	m.startScheduler()
 	httpAddr := ""
 	if m.HTTP != nil {
 		httpAddr = m.HTTPAddr.String()
@@ -191,8 +194,29 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
+// startScheduler runs the groups' plans: the state each wants now, then
+// each change at its moment.
+func (m *Main) startScheduler() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Service.RunScheduler(ctx, func(err error) {
+			m.Log.Error().Err(err).Msg("scheduled switch failed; retrying in a minute")
+		})
+	}()
+	m.stopScheduler = func() {
+		cancel()
+		<-done
+	}
+}
+
 // Close stops everything Run started; what was written is on disk.
 func (m *Main) Close() error {
+	if m.stopScheduler != nil {
+		m.stopScheduler()
+		m.stopScheduler = nil
+	}
 	if m.debug != nil {
 		m.debug.Close()
 	}

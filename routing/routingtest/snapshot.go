@@ -15,6 +15,8 @@ type Snapshot struct {
 	Lines    map[int64][]routing.LineInfo
 	Users    []routing.User
 	Settings routing.Settings
+	Plans    map[int64]routing.Plan
+	Holidays []routing.Holiday
 	Reports  int
 }
 
@@ -37,6 +39,12 @@ func Take(t testing.TB, svc *routing.Service) Snapshot {
 		t.Fatal(err)
 	}
 	if s.Settings, err = svc.Settings(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.Plans, err = svc.Plans(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.Holidays, err = svc.Holidays(ctx); err != nil {
 		t.Fatal(err)
 	}
 	page, err := svc.Reports(ctx, routing.ReportFilter{Limit: 1})

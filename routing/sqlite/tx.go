@@ -68,6 +68,22 @@ func mustAffect(res sql.Result, err error, field, format string, args ...any) er
 	return nil
 }
 
+// unixOrZero reads a stored time: Unix nanoseconds, 0 for none.
+func unixOrZero(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// zeroOrUnix stores a time: Unix nanoseconds, 0 for none.
+func zeroOrUnix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 func nullID(id int64) any {
 	if id == 0 {
 		return nil
@@ -77,15 +93,17 @@ func nullID(id int64) any {
 
 // Groups.
 
-const groupColumns = `id, name, description, destination, state_on, COALESCE(announcement_id, 0), created_at, updated_at`
+const groupColumns = `id, name, description, destination, state_on, COALESCE(announcement_id, 0), created_at, updated_at,
+	override_until, schedule_applied`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanGroup(s scanner) (routing.Group, error) {
 	var g routing.Group
-	var created, updated int64
-	err := s.Scan(&g.ID, &g.Name, &g.Description, &g.Destination, &g.On, &g.AnnouncementID, &created, &updated)
+	var created, updated, until, applied int64
+	err := s.Scan(&g.ID, &g.Name, &g.Description, &g.Destination, &g.On, &g.AnnouncementID, &created, &updated, &until, &applied)
 	g.CreatedAt, g.UpdatedAt = time.Unix(0, created), time.Unix(0, updated)
+	g.OverrideUntil, g.ScheduleApplied = unixOrZero(until), unixOrZero(applied)
 	return g, err
 }
 
@@ -137,8 +155,9 @@ func (t *tx) InsertGroup(g *routing.Group) error {
 
 func (t *tx) UpdateGroup(g *routing.Group) error {
 	now, ns := t.stamp()
-	res, err := t.exec(`UPDATE groups SET name = ?, description = ?, destination = ?, state_on = ?, announcement_id = ?, updated_at = ?
-		WHERE id = ?`, g.Name, g.Description, g.Destination, g.On, nullID(g.AnnouncementID), ns, g.ID)
+	res, err := t.exec(`UPDATE groups SET name = ?, description = ?, destination = ?, state_on = ?, announcement_id = ?, updated_at = ?,
+		override_until = ?, schedule_applied = ? WHERE id = ?`, g.Name, g.Description, g.Destination, g.On, nullID(g.AnnouncementID), ns,
+		zeroOrUnix(g.OverrideUntil), zeroOrUnix(g.ScheduleApplied), g.ID)
 	if err != nil {
 		return conflict(err, "groupName", "a group named %q already exists", g.Name)
 	}
