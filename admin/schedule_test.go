@@ -1,10 +1,13 @@
 package admin_test
 
 import (
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/phonediversions/phonediversions/routing"
 )
 
 // A script sets a group's schedule, sees it, sees the group's next change
@@ -85,4 +88,76 @@ func between(s, from, to string) string {
 		return s[:j]
 	}
 	return ""
+}
+
+// The group page saves a typed schedule and shows it on the week grid;
+// a wrong one comes back with what was typed and why; the State tab
+// shows how long each state holds; the holidays page adds and deletes,
+// and shows hostile names as text.
+func TestWebSchedules(t *testing.T) {
+	f := newFixture(t) // Saturday 2026-11-28, 09:00 in Zurich
+	f.user("desk", "desk-password", routing.PrivState|routing.PrivGroups)
+	g := f.group("Front Desk", "1022", "")
+	id := strconv.FormatInt(g.ID, 10)
+	b := f.signIn("desk", "desk-password")
+
+	r := b.post("/groups/"+id+"/schedule", url.Values{"ranges": {"Sat 08:00-18:00, Mon-Fri 17:30-08:00"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("saving a schedule: %d %s", r.status, r.body)
+	}
+	page := b.get("/groups/" + id).body
+	for _, want := range []string{
+		`Mon-Fri 17:30-08:00, Sat 08:00-18:00`,        // the field, as saved
+		`<td data-day="6" data-slot="16" class="on">`, // Saturday 08:00
+		`<td data-day="6" data-slot="35" class="on">`, // Saturday 17:30
+		`<td data-day="6" data-slot="36"></td>`,       // Saturday 18:00: OFF
+		`<td data-day="2" data-slot="0" class="on">`,  // Tuesday 00:00, Monday's night
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the group page lacks %s", want)
+		}
+	}
+	// The scheduler has not run here: the group is OFF, the plan wants ON
+	// until 18:00.
+	if !strings.Contains(page, "schedule: OFF at 18:00") {
+		t.Errorf("the group page does not show the next change:\n%s", between(page, `id="schedule"`, "</section>"))
+	}
+
+	r = b.post("/groups/"+id+"/schedule", url.Values{"ranges": {"Mon 12:00-12:00 <b>"}})
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Mon 12:00-12:00 &lt;b&gt;") || !strings.Contains(r.body, `aria-invalid="true"`) {
+		t.Errorf("a wrong schedule: %d, the typed text and the error not shown", r.status)
+	}
+	if ranges, _ := f.svc.Schedule(ctx, g.ID); len(ranges) != 6 {
+		t.Errorf("a refused schedule changed the saved one: %v", ranges)
+	}
+
+	if _, err := f.svc.SetState(ctx, g.ID, true, routing.Actor{Name: "x"}, routing.ChannelWeb); err != nil {
+		t.Fatal(err)
+	}
+	if state := b.get("/state").body; !strings.Contains(state, "<td data-label=\"Next change\" data-next>ON until 18:00</td>") {
+		t.Errorf("the State tab does not say ON until 18:00:\n%s", between(state, "<tbody>", "</tbody>"))
+	}
+
+	r = b.post("/holidays", url.Values{"name": {`<script>x</script>`}, "first": {"2026-12-24"}, "last": {"2026-12-26"}, "groupIds": {id}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("adding a holiday: %d %s", r.status, r.body)
+	}
+	hols := b.get("/holidays").body
+	if strings.Contains(hols, "<script>x") || !strings.Contains(hols, "&lt;script&gt;x&lt;/script&gt;") || !strings.Contains(hols, "Front Desk") {
+		t.Errorf("the holidays page:\n%s", between(hols, "<tbody>", "</tbody>"))
+	}
+	r = b.post("/holidays", url.Values{"name": {"Backwards"}, "first": {"2026-12-26"}, "last": {"2026-12-24"}, "groupIds": {id}})
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `value="Backwards"`) || !strings.Contains(r.body, "checked") {
+		t.Errorf("a refused holiday does not keep what was typed: %d", r.status)
+	}
+	list, _ := f.svc.Holidays(ctx)
+	if len(list) != 1 {
+		t.Fatalf("holidays: %+v", list)
+	}
+	if r := b.post("/holidays/"+strconv.FormatInt(list[0].ID, 10)+"/delete", nil); r.status != http.StatusSeeOther {
+		t.Errorf("deleting the holiday: %d", r.status)
+	}
+	if list, _ := f.svc.Holidays(ctx); len(list) != 0 {
+		t.Errorf("holidays after the delete: %+v", list)
+	}
 }

@@ -38,6 +38,7 @@ type tab struct {
 var tabs = []tab{
 	{Name: "State", Path: "/state", priv: routing.PrivState},
 	{Name: "Groups", Path: "/groups", priv: routing.PrivGroups},
+	{Name: "Holidays", Path: "/holidays", priv: routing.PrivGroups},
 	{Name: "Call Handler", Path: "/callhandler", priv: routing.PrivCallHandler},
 	{Name: "Reports", Path: "/reports", priv: routing.PrivReports},
 	{Name: "Users", Path: "/users", priv: routing.PrivAdmin},

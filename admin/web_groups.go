@@ -34,7 +34,8 @@ func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request, u *webUser) 
 
 // groupForm is the data of the group form page.
 type groupForm struct {
-	ID int64 // 0: a new group
+	ID       int64 // 0: a new group
+	Schedule scheduleEditor
 }
 
 // groupAt reads the group the path names; when it cannot, the answer is
@@ -61,9 +62,13 @@ func (s *Server) groupEditPage(w http.ResponseWriter, r *http.Request, u *webUse
 	if !ok {
 		return
 	}
-	id := g.ID
-	s.render(w, r, http.StatusOK, "group", page{Title: "Group " + g.Name, User: u, Data: groupForm{ID: id},
-		Fields: map[string]string{"groupName": g.Name, "description": g.Description, "destination": g.Destination}})
+	sched, err := s.scheduleFor(r, g)
+	if err != nil {
+		s.internal(w, r, u, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "group", page{Title: "Group " + g.Name, User: u, Data: groupForm{ID: g.ID, Schedule: sched},
+		Fields: map[string]string{"groupName": g.Name, "description": g.Description, "destination": g.Destination, "ranges": sched.Ranges}})
 }
 
 // groupFormAgain shows the group form again with what was typed and why

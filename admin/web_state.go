@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/phonediversions/phonediversions/routing"
 )
@@ -43,6 +44,10 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /groups/{id}", s.web(routing.PrivGroups, s.groupEditPage))
 	mux.HandleFunc("POST /groups/{id}", s.web(routing.PrivGroups, s.groupUpdate))
 	mux.HandleFunc("POST /groups/{id}/delete", s.web(routing.PrivGroups, s.groupDelete))
+	mux.HandleFunc("POST /groups/{id}/schedule", s.web(routing.PrivGroups, s.groupSchedule))
+	mux.HandleFunc("GET /holidays", s.web(routing.PrivGroups, s.holidaysPage))
+	mux.HandleFunc("POST /holidays", s.web(routing.PrivGroups, s.holidayAdd))
+	mux.HandleFunc("POST /holidays/{id}/delete", s.web(routing.PrivGroups, s.holidayDelete))
 	mux.HandleFunc("GET /groups/{id}/lines", s.web(routing.PrivGroups, s.linesPage))
 	mux.HandleFunc("POST /groups/{id}/lines", s.web(routing.PrivGroups, s.lineAdd))
 	mux.HandleFunc("POST /groups/{id}/lines/{number}", s.web(routing.PrivGroups, s.lineRename))
@@ -83,6 +88,9 @@ func (s *Server) pathID(w http.ResponseWriter, r *http.Request, u *webUser) (int
 type stateRow struct {
 	routing.Group
 	Owner string
+	// Next is what the group's schedule does next ("ON until 13:00");
+	// empty for a group without one.
+	Next string
 }
 
 // groupRows returns every group with the owner of its destination.
@@ -99,11 +107,36 @@ func (s *Server) groupRows(r *http.Request) ([]stateRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := s.svc.Now()
+	ncs, err := s.svc.NextChanges(r.Context(), now)
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]stateRow, len(groups))
 	for i, g := range groups {
 		rows[i] = stateRow{Group: g, Owner: owners[g.Destination]}
+		if nc, ok := ncs[g.ID]; ok {
+			rows[i].Next = s.nextText(g, nc, now)
+		}
 	}
 	return rows, nil
+}
+
+// nextText says how long a group's state holds: "ON until 13:00", "OFF
+// until Monday 08:00 (manual)", or for a manual switch the schedule will
+// agree with, "OFF, manual until 13:00".
+func (s *Server) nextText(g routing.Group, nc routing.NextChange, now time.Time) string {
+	when := s.when(nc.At, now)
+	switch {
+	case nc.On == g.On && nc.Manual:
+		return g.StateName() + ", manual until " + when
+	case nc.On == g.On:
+		return "schedule: " + routing.StateName(nc.On) + " " + atWhen(when)
+	case nc.Manual:
+		return g.StateName() + " until " + when + " (manual)"
+	default:
+		return g.StateName() + " until " + when
+	}
 }
 
 func (s *Server) statePage(w http.ResponseWriter, r *http.Request, u *webUser) {

@@ -192,3 +192,29 @@ func TestPlanOverAYear(t *testing.T) {
 		})
 	}
 }
+
+// Ranges written by FormatRanges read back the same, days with the same
+// times joined into spans, Monday first.
+func TestFormatAndParseRanges(t *testing.T) {
+	cases := []struct{ in, out string }{
+		{"Mon-Fri 12:00-13:00, Mon-Fri 17:30-08:00", "Mon-Fri 12:00-13:00, Mon-Fri 17:30-08:00"},
+		{"sat 08:00-24:00; SUN 00:00-24:00", "Sat 08:00-24:00, Sun 00:00-24:00"},
+		{"Fri 22:00-06:00, Mon 22:00-06:00, Wed 22:00-06:00", "Mon 22:00-06:00, Wed 22:00-06:00, Fri 22:00-06:00"},
+		{"Sat-Mon 10:00-11:00", "Mon 10:00-11:00, Sat-Sun 10:00-11:00"},
+		{"", ""},
+	}
+	for _, c := range cases {
+		ranges, err := ParseRanges(c.in, "ranges")
+		if err != nil {
+			t.Fatalf("%q: %v", c.in, err)
+		}
+		got := FormatRanges(ranges)
+		if got != c.out {
+			t.Errorf("FormatRanges(%q) = %q, want %q", c.in, got, c.out)
+		}
+		again, err := ParseRanges(got, "ranges")
+		if err != nil || len(again) != len(ranges) {
+			t.Errorf("%q does not read back: %v %v", got, again, err)
+		}
+	}
+}

@@ -230,14 +230,57 @@ func (h Holiday) String() string {
 	return fmt.Sprintf("%q %s–%s", h.Name, h.First, h.Last)
 }
 
-// FormatRanges writes ranges as ParseRanges reads them, one per day:
-// "Mon 12:00-13:00, Mon 17:30-08:00".
+// FormatRanges writes ranges as ParseRanges reads them, days with the
+// same times joined, Monday first: "Mon-Fri 12:00-13:00, Sat 08:00-12:00".
 func FormatRanges(ranges []Range) string {
-	parts := make([]string, len(ranges))
-	for i, r := range ranges {
-		parts[i] = fmt.Sprintf("%s %s-%s", r.Day.String()[:3], clock(r.Start), clock(r.End))
+	type times struct{ start, end int }
+	days := map[times][7]bool{} // by Monday-first day
+	var order []times
+	for _, r := range ranges {
+		k := times{r.Start, r.End}
+		d, seen := days[k]
+		if !seen {
+			order = append(order, k)
+		}
+		d[(int(r.Day)+6)%7] = true
+		days[k] = d
 	}
-	return strings.Join(parts, ", ")
+	type part struct {
+		first int
+		text  string
+		start int
+	}
+	var parts []part
+	for _, k := range order {
+		d := days[k]
+		for i := 0; i < 7; i++ {
+			if !d[i] {
+				continue
+			}
+			j := i
+			for j+1 < 7 && d[j+1] {
+				j++
+			}
+			name := func(x int) string { return time.Weekday((x + 1) % 7).String()[:3] }
+			span := name(i)
+			if j > i {
+				span += "-" + name(j)
+			}
+			parts = append(parts, part{i, fmt.Sprintf("%s %s-%s", span, clock(k.start), clock(k.end)), k.start})
+			i = j
+		}
+	}
+	slices.SortStableFunc(parts, func(a, b part) int {
+		if a.first != b.first {
+			return a.first - b.first
+		}
+		return a.start - b.start
+	})
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = p.text
+	}
+	return strings.Join(out, ", ")
 }
 
 // ParseRanges reads weekly ranges written "Mon 12:00-13:00", separated by

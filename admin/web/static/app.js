@@ -39,6 +39,7 @@ document.addEventListener("submit", async (ev) => {
       if (!resp.ok) throw new Error(body.error || resp.statusText);
       setRow(form.closest("tr"), body.state);
       announce(form.closest("tr").querySelector("th").textContent + " is " + body.state + ".");
+      refreshTable(); // how long it holds: the schedule's next change
     } catch (e) {
       announce("The switch failed: " + e.message);
     } finally {
@@ -77,7 +78,8 @@ if (follow && window.EventSource) {
     if (d.Action === "Diversion") {
       setRow(document.getElementById("group-" + d.GroupID), d.State);
       announce(d.Group + " is " + d.State + " (" + d.Username + ", " + d.Channel + ").");
-    } else if (d.Action === "Group") {
+      refreshTable(); // the next changes move with a switch
+    } else if (d.Action === "Group" || d.Action === "Settings") {
       refreshTable();
     }
   });
@@ -129,4 +131,46 @@ function upload(form) {
     error.textContent = "The upload was cut short; try again."; error.hidden = false;
   });
   xhr.send(new FormData(form));
+}
+
+// The schedule's week grid: drawing with the mouse sets half hours ON or
+// OFF (the opposite of the first cell pressed) and rewrites the ranges
+// field, which is what the form saves.
+const week = document.querySelector("[data-week]");
+if (week) {
+  const field = document.getElementById("ranges");
+  const dayNames = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  const hhmm = (slot) => String(Math.floor(slot / 2)).padStart(2, "0") + ":" + (slot % 2 ? "30" : "00");
+  const cells = {};
+  week.querySelectorAll("td[data-day]").forEach((c) => { cells[c.dataset.day + "/" + c.dataset.slot] = c; });
+  const rangesFromGrid = () => {
+    const out = [];
+    for (const d of [1, 2, 3, 4, 5, 6, 0]) {
+      let start = -1;
+      for (let s = 0; s <= 48; s++) {
+        const on = s < 48 && cells[d + "/" + s].classList.contains("on");
+        if (on && start < 0) start = s;
+        if (!on && start >= 0) { out.push(dayNames[d] + " " + hhmm(start) + "-" + hhmm(s)); start = -1; }
+      }
+    }
+    return out.join(", ");
+  };
+  let paint = null;
+  const cellOf = (ev) => ev.target.closest("td[data-day]");
+  week.addEventListener("mousedown", (ev) => {
+    const c = cellOf(ev);
+    if (!c) return;
+    ev.preventDefault();
+    paint = !c.classList.contains("on");
+    c.classList.toggle("on", paint);
+  });
+  week.addEventListener("mouseover", (ev) => {
+    const c = cellOf(ev);
+    if (c && paint !== null) c.classList.toggle("on", paint);
+  });
+  document.addEventListener("mouseup", () => {
+    if (paint === null) return;
+    paint = null;
+    field.value = rangesFromGrid();
+  });
 }
