@@ -29,13 +29,13 @@ type Range struct {
 func (r Range) Validate() error {
 	switch {
 	case r.Day < time.Sunday || r.Day > time.Saturday:
-		return FieldErrorf(EINVALID, "day", "is no day of the week (%d)", int(r.Day))
+		return FieldErrorf(EINVALID, "day", "names no day of the week (%d)", int(r.Day))
 	case r.Start < 0 || r.Start >= MinutesPerDay:
-		return FieldErrorf(EINVALID, "start", "is not between 00:00 and 23:59")
+		return FieldErrorf(EINVALID, "start", "starts outside 00:00 to 23:59")
 	case r.End < 0 || r.End > MinutesPerDay:
-		return FieldErrorf(EINVALID, "end", "is not between 00:00 and 24:00")
+		return FieldErrorf(EINVALID, "end", "ends outside 00:00 to 24:00")
 	case r.End == r.Start:
-		return FieldErrorf(EINVALID, "end", "is the start time: a range must have a length")
+		return FieldErrorf(EINVALID, "end", "ends when it starts: a range needs a length")
 	}
 	return nil
 }

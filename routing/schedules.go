@@ -318,7 +318,7 @@ func ParseRanges(s, field string) ([]Range, error) {
 		for d := d0; ; d = (d + 1) % 7 {
 			r := Range{Day: d, Start: a, End: b}
 			if err := r.Validate(); err != nil {
-				return nil, FieldErrorf(EINVALID, field, "%q: %s", part, err.(*Error).Message)
+				return nil, FieldErrorf(EINVALID, field, "%q %s", part, err.(*Error).Message)
 			}
 			out = append(out, r)
 			if d == d1 {
