@@ -3,6 +3,7 @@ package admin_test
 import (
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,8 +135,23 @@ func TestWebSchedules(t *testing.T) {
 	if _, err := f.svc.SetState(ctx, g.ID, true, routing.Actor{Name: "x"}, routing.ChannelWeb); err != nil {
 		t.Fatal(err)
 	}
-	if state := b.get("/state").body; !strings.Contains(state, "<td data-label=\"Next change\" data-next>ON until 18:00</td>") {
+	if state := b.get("/state").body; !strings.Contains(state, "<span data-next>ON until 18:00</span>") {
 		t.Errorf("the State tab does not say ON until 18:00:\n%s", between(state, "<tbody>", "</tbody>"))
+	}
+	// Switched OFF until a chosen time from the State tab; a time that is
+	// not one changes nothing.
+	before := f.snapshot()
+	if r := b.post("/state/"+id, url.Values{"state": {"OFF"}, "until": {"tea time"}}); r.status != http.StatusBadRequest {
+		t.Errorf("a wrong until: %d", r.status)
+	}
+	if !reflect.DeepEqual(f.snapshot(), before) {
+		t.Error("a wrong until changed the store")
+	}
+	if r := b.post("/state/"+id, url.Values{"state": {"OFF"}, "until": {"2026-11-28T12:00"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("OFF until 12:00: %d %s", r.status, r.body)
+	}
+	if state := b.get("/state").body; !strings.Contains(state, "<span data-next>OFF until 12:00 (manual)</span>") {
+		t.Errorf("the State tab does not say OFF until 12:00 (manual):\n%s", between(state, "<tbody>", "</tbody>"))
 	}
 
 	r = b.post("/holidays", url.Values{"name": {`<script>x</script>`}, "first": {"2026-12-24"}, "last": {"2026-12-26"}, "groupIds": {id}})

@@ -164,7 +164,18 @@ func (s *Server) stateSwitch(w http.ResponseWriter, r *http.Request, u *webUser)
 		s.errorPage(w, r, u, http.StatusBadRequest, "The switch must say ON or OFF.")
 		return
 	}
-	g, err := s.svc.SetState(r.Context(), id, on, u.actor(), routing.ChannelWeb)
+	var g routing.Group
+	var err error
+	if v := r.PostFormValue("until"); v != "" {
+		until, perr := parseTime("until", v, s.cfg.Location, false)
+		if perr != nil {
+			s.errorPage(w, r, u, http.StatusBadRequest, "The time to hold the switch until is not a date and time.")
+			return
+		}
+		g, err = s.svc.SetStateUntil(r.Context(), id, on, until, u.actor(), routing.ChannelWeb)
+	} else {
+		g, err = s.svc.SetState(r.Context(), id, on, u.actor(), routing.ChannelWeb)
+	}
 	if err != nil {
 		s.failed(w, r, u, err)
 		return
