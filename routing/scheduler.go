@@ -88,12 +88,10 @@ func (s *Service) NextChanges(ctx context.Context, now time.Time) (map[int64]Nex
 	return out, err
 }
 
-// groupsAndPlans reads every group and the plans of those that have one.
+// groupsAndPlans reads every group and the plans of those that have one;
+// with no schedule and no holiday at all (the common case, on every
+// listGroups) it reads no group.
 func (s *Service) groupsAndPlans(tx Tx) ([]Group, map[int64]Plan, error) {
-	groups, err := tx.Groups(GroupFilter{})
-	if err != nil {
-		return nil, nil, err
-	}
 	all, err := tx.Schedules()
 	if err != nil {
 		return nil, nil, err
@@ -103,6 +101,13 @@ func (s *Service) groupsAndPlans(tx Tx) ([]Group, map[int64]Plan, error) {
 		return nil, nil, err
 	}
 	plans := map[int64]Plan{}
+	if len(all) == 0 && len(hols) == 0 {
+		return nil, plans, nil
+	}
+	groups, err := tx.Groups(GroupFilter{})
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, g := range groups {
 		if p := (Plan{Ranges: all[g.ID], Holidays: holidaysOf(hols, g.ID), Loc: s.Location()}); !p.Empty() {
 			plans[g.ID] = p
