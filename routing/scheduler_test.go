@@ -393,3 +393,51 @@ func TestRunSchedulerFollowsPlanChanges(t *testing.T) {
 	}
 	waitState(false)
 }
+
+// The scheduler goroutine switches at the moment of a change by its own
+// timer: the service's clock runs a second before Wednesday's 12:00.
+func TestRunSchedulerSwitchesAtTheMoment(t *testing.T) {
+	loc := zurich(t)
+	start := time.Now()
+	base := time.Date(2026, 1, 14, 11, 59, 59, 0, loc) // a second before lunch
+	clock := func() time.Time { return base.Add(time.Since(start)) }
+	db := sqlite.New(filepath.Join(t.TempDir(), "pd.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	svc := routing.NewService(db, routing.WithPasswordCost(4), routing.WithClock(clock), routing.WithLocation(loc))
+	g := frontDeskGroup(t, &schedNode{db: db, svc: svc})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		svc.RunScheduler(runCtx, func(err error) { t.Error(err) })
+		close(done)
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		cur, err := svc.Group(ctx, g.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.On {
+			page, err := svc.Reports(ctx, routing.ReportFilter{Action: routing.ActionDiversion, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Entries) != 1 || page.Entries[0].Channel != routing.ChannelSchedule {
+				t.Fatalf("switches: %+v", page.Entries)
+			}
+			if at := page.Entries[0].Time; at.Before(base.Add(time.Second)) || at.After(base.Add(4*time.Second)) {
+				t.Errorf("switched ON at %v, want at 12:00 by its timer (not an hour later)", at.In(loc))
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the scheduler did not switch the group ON at 12:00")
+}
