@@ -54,6 +54,20 @@ func TestBrowserSchedule(t *testing.T) {
 		t.Errorf("the State tab's next change: %q, want %q", got, want)
 	}
 	b.screenshot("state-next-change")
+	// Switched ON by hand against the schedule: the row says how long
+	// that holds, without a page load.
+	b.run("switch ON by hand", chromedp.Click(chromedp.CSS("#group-1 form[data-switch] button")),
+		chromedp.WaitVisible(chromedp.CSS("#group-1 .state.on")))
+	want = "ON, manual until " + day.Weekday().String() + " 00:00"
+	got := ""
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got = eval[string](b, "the next change", `document.querySelector("#group-1 [data-next]").textContent`); got == want {
+			break
+		}
+	}
+	if got != want {
+		t.Errorf("after the switch by hand the row says %q, want %q", got, want)
+	}
 
 	b.run("the group page again", chromedp.Navigate(b.url("/groups/1")), chromedp.WaitVisible(chromedp.CSS("#ranges")))
 	draw("draw over the same hour")

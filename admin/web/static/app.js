@@ -39,7 +39,7 @@ document.addEventListener("submit", async (ev) => {
       if (!resp.ok) throw new Error(body.error || resp.statusText);
       setRow(form.closest("tr"), body.state);
       announce(form.closest("tr").querySelector("th").textContent + " is " + body.state + ".");
-      refreshTable(); // how long it holds: the schedule's next change
+      refreshSoon(); // how long it holds: the schedule's next change
     } catch (e) {
       announce("The switch failed: " + e.message);
     } finally {
@@ -69,6 +69,16 @@ async function refreshTable() {
   else if (fresh || old) location.reload();
 }
 
+// refreshSoon reloads the table, for the next changes of the groups that
+// follow a schedule, once a second at most however many switches arrive:
+// a wallboard beside a busy script stays cheap.
+let refreshTimer = null;
+function refreshSoon() {
+  const scheduled = [...document.querySelectorAll("[data-next]")].some((e) => e.textContent.trim() !== "");
+  if (refreshTimer || !scheduled) return;
+  refreshTimer = setTimeout(() => { refreshTimer = null; refreshTable(); }, 1000);
+}
+
 const follow = document.querySelector("[data-follow]");
 if (follow && window.EventSource) {
   const es = new EventSource(follow.dataset.follow);
@@ -78,7 +88,7 @@ if (follow && window.EventSource) {
     if (d.Action === "Diversion") {
       setRow(document.getElementById("group-" + d.GroupID), d.State);
       announce(d.Group + " is " + d.State + " (" + d.Username + ", " + d.Channel + ").");
-      refreshTable(); // the next changes move with a switch
+      refreshSoon(); // the next changes move with a switch
     } else if (d.Action === "Group" || d.Action === "Settings") {
       refreshTable();
     }
