@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/phonediversions/phonediversions/routing"
@@ -18,13 +17,11 @@ func scheduleNode(groupID int64, ranges []routing.Range) node {
 	for i, r := range ranges {
 		items[i] = elem("Range",
 			leaf("Day", r.Day.String()[:3]),
-			leaf("Start", clockText(r.Start)),
-			leaf("End", clockText(r.End)))
+			leaf("Start", routing.Clock(r.Start)),
+			leaf("End", routing.Clock(r.End)))
 	}
 	return elem("Schedule", numLeaf("GroupID", groupID), list("Ranges", items))
 }
-
-func clockText(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
 
 // listSchedules answers the schedules of every group that has one, or of
 // the group groupId names.
@@ -138,32 +135,44 @@ func (s *Server) addHoliday(ctx context.Context, p principal, in params) (answer
 	if err != nil {
 		return answer{}, err
 	}
-	h := routing.Holiday{Name: name}
-	if h.First, err = routing.ParseDate(v); err != nil {
-		return answer{}, routing.FieldErrorf(routing.EINVALID, "first", "first must be a date such as 2026-12-24, not %q", truncateRunes(v, 40))
-	}
-	h.Last = h.First
-	if v, ok := in.get("last"); ok && v != "" {
-		if h.Last, err = routing.ParseDate(v); err != nil {
-			return answer{}, routing.FieldErrorf(routing.EINVALID, "last", "last must be a date such as 2026-12-26, not %q", truncateRunes(v, 40))
-		}
-	}
-	if v, ok := in.get("groupIds"); ok {
-		for _, f := range strings.Split(v, ",") {
-			if f = strings.TrimSpace(f); f == "" {
-				continue
-			}
-			id, err := parseID("groupIds", f)
-			if err != nil {
-				return answer{}, err
-			}
-			h.GroupIDs = append(h.GroupIDs, id)
-		}
+	last, _ := in.get("last")
+	ids, _ := in.get("groupIds")
+	h, err := holidayFrom(name, v, last, strings.Split(ids, ","))
+	if err != nil {
+		return answer{}, err
 	}
 	if h, err = s.svc.AddHoliday(ctx, p.actor(), routing.ChannelREST, h); err != nil {
 		return answer{}, err
 	}
 	return dataAnswer(list("Holidays", []node{holidayNode(h)})), nil
+}
+
+// holidayFrom reads a holiday as the REST API and the Holidays page take
+// it: the first day required, the last defaulting to it, the ids of the
+// groups it names (blank ones skipped).
+func holidayFrom(name, first, last string, ids []string) (routing.Holiday, error) {
+	h := routing.Holiday{Name: name}
+	var err error
+	if h.First, err = routing.ParseDate(first); err != nil {
+		return h, routing.FieldErrorf(routing.EINVALID, "first", "first must be a date such as 2026-12-24, not %q", truncateRunes(first, 40))
+	}
+	h.Last = h.First
+	if last != "" {
+		if h.Last, err = routing.ParseDate(last); err != nil {
+			return h, routing.FieldErrorf(routing.EINVALID, "last", "last must be a date such as 2026-12-26, not %q", truncateRunes(last, 40))
+		}
+	}
+	for _, v := range ids {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		id, err := parseID("groupIds", v)
+		if err != nil {
+			return h, err
+		}
+		h.GroupIDs = append(h.GroupIDs, id)
+	}
+	return h, nil
 }
 
 // deleteHoliday removes a holiday: holidayId.

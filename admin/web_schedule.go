@@ -181,30 +181,12 @@ func (s *Server) renderHolidays(w http.ResponseWriter, r *http.Request, u *webUs
 func (s *Server) holidayAdd(w http.ResponseWriter, r *http.Request, u *webUser) {
 	fields := formValues(r, "name", "first", "last")
 	chosen := map[int64]bool{}
-	h := routing.Holiday{Name: fields["name"]}
-	var err error
 	for _, v := range r.PostForm["groupIds"] {
-		id, perr := strconv.ParseInt(v, 10, 64)
-		if perr != nil || id <= 0 {
-			err = routing.FieldErrorf(routing.EINVALID, "groupIds", "names no group")
-			break
-		}
-		chosen[id] = true
-		h.GroupIDs = append(h.GroupIDs, id)
-	}
-	if err == nil {
-		if h.First, err = routing.ParseDate(fields["first"]); err != nil {
-			err = routing.FieldErrorf(routing.EINVALID, "first", "is not a date")
+		if id, err := strconv.ParseInt(v, 10, 64); err == nil {
+			chosen[id] = true // ticked again when the form comes back
 		}
 	}
-	if err == nil {
-		h.Last = h.First
-		if fields["last"] != "" {
-			if h.Last, err = routing.ParseDate(fields["last"]); err != nil {
-				err = routing.FieldErrorf(routing.EINVALID, "last", "is not a date")
-			}
-		}
-	}
+	h, err := holidayFrom(fields["name"], fields["first"], fields["last"], r.PostForm["groupIds"])
 	if err == nil {
 		h, err = s.svc.AddHoliday(r.Context(), u.actor(), routing.ChannelWeb, h)
 	}

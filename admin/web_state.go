@@ -107,17 +107,9 @@ func (s *Server) groupRows(r *http.Request) ([]stateRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.svc.Now()
-	ncs, err := s.svc.NextChanges(r.Context(), now)
-	if err != nil {
-		return nil, err
-	}
 	rows := make([]stateRow, len(groups))
 	for i, g := range groups {
 		rows[i] = stateRow{Group: g, Owner: owners[g.Destination]}
-		if nc, ok := ncs[g.ID]; ok {
-			rows[i].Next = s.nextText(g, nc, now)
-		}
 	}
 	return rows, nil
 }
@@ -144,6 +136,17 @@ func (s *Server) statePage(w http.ResponseWriter, r *http.Request, u *webUser) {
 	if err != nil {
 		s.internal(w, r, u, err)
 		return
+	}
+	now := s.svc.Now()
+	ncs, err := s.svc.NextChanges(r.Context(), now)
+	if err != nil {
+		s.internal(w, r, u, err)
+		return
+	}
+	for i, row := range rows {
+		if nc, ok := ncs[row.ID]; ok {
+			rows[i].Next = s.nextText(row.Group, nc, now)
+		}
 	}
 	s.render(w, r, http.StatusOK, "state", page{Title: "State", User: u, Data: rows})
 }

@@ -42,10 +42,11 @@ func (r Range) Validate() error {
 
 // String writes the range as people read it: "Mon 17:30–08:00".
 func (r Range) String() string {
-	return fmt.Sprintf("%s %s–%s", r.Day.String()[:3], clock(r.Start), clock(r.End))
+	return fmt.Sprintf("%s %s–%s", r.Day.String()[:3], Clock(r.Start), Clock(r.End))
 }
 
-func clock(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
+// Clock writes minutes after midnight as HH:MM (1440 is 24:00).
+func Clock(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
 
 // Date is a calendar date, without a time or a zone.
 type Date struct {

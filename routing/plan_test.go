@@ -159,9 +159,9 @@ func TestPlanOverAYear(t *testing.T) {
 				}
 				switch {
 				case nowOn && wall != hm(12, 0) && wall != hm(17, 30):
-					t.Fatalf("%v: ON at %s, not at a range's start", l, clock(wall))
+					t.Fatalf("%v: ON at %s, not at a range's start", l, Clock(wall))
 				case !nowOn && wall != hm(13, 0) && wall != hm(8, 0):
-					t.Fatalf("%v: OFF at %s, not at a range's end", l, clock(wall))
+					t.Fatalf("%v: OFF at %s, not at a range's end", l, Clock(wall))
 				case nowOn:
 					onSince = next
 				case wall == hm(13, 0):

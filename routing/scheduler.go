@@ -109,7 +109,7 @@ func (s *Service) groupsAndPlans(tx Tx) ([]Group, map[int64]Plan, error) {
 		return nil, nil, err
 	}
 	for _, g := range groups {
-		if p := (Plan{Ranges: all[g.ID], Holidays: holidaysOf(hols, g.ID), Loc: s.Location()}); !p.Empty() {
+		if p := s.plan(g.ID, all[g.ID], hols); !p.Empty() {
 			plans[g.ID] = p
 		}
 	}

@@ -33,18 +33,19 @@ func (s *Service) planIn(tx Tx, groupID int64) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	return Plan{Ranges: ranges, Holidays: holidaysOf(hols, groupID), Loc: s.Location()}, nil
+	return s.plan(groupID, ranges, hols), nil
 }
 
-// holidaysOf returns the holidays that name the group.
-func holidaysOf(hols []Holiday, groupID int64) []Holiday {
-	var out []Holiday
-	for _, h := range hols {
+// plan is a group's plan from its ranges and the calendar: the holidays
+// that name the group, in the service's time zone.
+func (s *Service) plan(groupID int64, ranges []Range, calendar []Holiday) Plan {
+	var hols []Holiday
+	for _, h := range calendar {
 		if slices.Contains(h.GroupIDs, groupID) {
-			out = append(out, h)
+			hols = append(hols, h)
 		}
 	}
-	return out
+	return Plan{Ranges: ranges, Holidays: hols, Loc: s.Location()}
 }
 
 // Plans returns the plan of every group that follows one.
@@ -92,7 +93,7 @@ func (s *Service) SetSchedule(ctx context.Context, actor Actor, ch Channel, grou
 	})
 	for i := 1; i < len(ranges); i++ {
 		if ranges[i].Day == ranges[i-1].Day && ranges[i].Start == ranges[i-1].Start {
-			return nil, FieldErrorf(EINVALID, "ranges", "two ranges start on %s %s", ranges[i].Day, clock(ranges[i].Start))
+			return nil, FieldErrorf(EINVALID, "ranges", "two ranges start on %s %s", ranges[i].Day, Clock(ranges[i].Start))
 		}
 	}
 	err := s.update(ctx, func(tx Tx) error {
@@ -266,7 +267,7 @@ func FormatRanges(ranges []Range) string {
 			if j > i {
 				span += "-" + name(j)
 			}
-			parts = append(parts, part{i, fmt.Sprintf("%s %s-%s", span, clock(k.start), clock(k.end)), k.start})
+			parts = append(parts, part{i, fmt.Sprintf("%s %s-%s", span, Clock(k.start), Clock(k.end)), k.start})
 			i = j
 		}
 	}
