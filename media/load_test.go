@@ -238,6 +238,7 @@ func runStreams(b *testing.B, n int, ramp, measure time.Duration) {
 	b.ReportMetric(float64(lat.Quantile(0.99).Microseconds())/1000, "p99-late-ms")
 	b.ReportMetric(float64(lat.Max.Microseconds())/1000, "max-late-ms")
 	b.ReportMetric(float64(after.PacketsSent-before.PacketsSent)/t1.Sub(t0).Seconds(), "pkt/s")
+	b.ReportMetric(float64(after.PacerWakeups-before.PacerWakeups)/t1.Sub(t0).Seconds(), "wakeups/s")
 	b.ReportMetric(float64(sent-rep.Received), "lost")
 	b.ReportMetric(float64(after.SkippedFrames-before.SkippedFrames), "skipped")
 	b.ReportMetric(float64(after.SendErrors), "send-errors")

@@ -105,4 +105,39 @@ func BenchmarkRawSend(b *testing.B) {
 			s.send(pkt, to)
 		}
 	})
+	// A thousand streams: each leg's own socket to its peer (as the
+	// product sends), or one socket to every peer (as SIPp's rtp_stream
+	// does), round the thousand in turn.
+	const n = 1000
+	var peers []netip.AddrPort
+	var senders []*rawSender
+	for range n {
+		r, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		r.SetReadBuffer(1)
+		peers = append(peers, r.LocalAddr().(*net.UDPAddr).AddrPort())
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		senders = append(senders, newRawSender(c))
+	}
+	b.Run("raw-1000-sockets", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			senders[i].send(pkt, peers[i])
+			i = (i + 1) % n
+		}
+	})
+	b.Run("raw-1-socket-1000-peers", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			s.send(pkt, peers[i])
+			i = (i + 1) % n
+		}
+	})
 }
