@@ -3,6 +3,8 @@ package admin
 import (
 	"net/http"
 	"net/netip"
+	"net/url"
+	"strings"
 )
 
 // clientAddr is the address of the connection's peer. It never comes from
@@ -39,3 +41,11 @@ func (ns Networks) Contains(a netip.Addr) bool {
 
 // Everyone is the networks of every address.
 var Everyone = Networks{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+
+// PublicURL returns the absolute URL of a path on this server.
+func (s *Server) PublicURL(path string, query url.Values) string {
+	u := *s.cfg.PublicURL
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u.RawQuery = query.Encode()
+	return u.String()
+}

@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
-	"io"
 	"log"
 	"net"
 	"net/http"
@@ -22,63 +21,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
 )
-
-// Service is what the HTTP module needs of the routing service.
-type Service interface {
-	Authenticator
-	Groups(ctx context.Context, f routing.GroupFilter) ([]routing.Group, error)
-	Group(ctx context.Context, id int64) (routing.Group, error)
-	SetState(ctx context.Context, groupID int64, on bool, actor routing.Actor, ch routing.Channel) (routing.Group, error)
-	Toggle(ctx context.Context, groupID int64, actor routing.Actor, ch routing.Channel) (routing.Group, error)
-	CreateGroup(ctx context.Context, actor routing.Actor, ch routing.Channel, g routing.Group) (routing.Group, error)
-	UpdateGroup(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64, up routing.GroupUpdate) (routing.Group, error)
-	DeleteGroup(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64) error
-	Lines(ctx context.Context, groupID int64) ([]routing.LineInfo, error)
-	AddLine(ctx context.Context, actor routing.Actor, ch routing.Channel, groupID int64, number, description string) (routing.Line, error)
-	UpdateLine(ctx context.Context, actor routing.Actor, ch routing.Channel, groupID int64, number, description string) (routing.Line, error)
-	DeleteLine(ctx context.Context, actor routing.Actor, ch routing.Channel, groupID int64, number string) error
-	UsernameOf(ctx context.Context, number string) (string, error)
-	Owners(ctx context.Context, numbers []string) (map[string]string, error)
-	Reports(ctx context.Context, f routing.ReportFilter) (routing.ReportPage, error)
-	EachReport(ctx context.Context, f routing.ReportFilter, fn func(routing.ReportEntry) error) error
-	ReportCounts(ctx context.Context, f routing.ReportFilter, loc *time.Location, perDay bool) ([]routing.ReportCount, error)
-	Settings(ctx context.Context) (routing.Settings, error)
-	UpdateSettings(ctx context.Context, actor routing.Actor, ch routing.Channel, up routing.SettingsUpdate) (routing.Settings, error)
-	Announcements(ctx context.Context) ([]routing.Announcement, error)
-	AddAnnouncement(ctx context.Context, actor routing.Actor, ch routing.Channel, a routing.Announcement) (routing.Announcement, error)
-	DeleteAnnouncement(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64) error
-	Users(ctx context.Context) ([]routing.User, error)
-	CreateUser(ctx context.Context, actor routing.Actor, ch routing.Channel, nu routing.NewUser) (routing.User, error)
-	UpdateUser(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64, up routing.UserUpdate) (routing.User, error)
-	SetPassword(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64, password string) error
-	DeleteUser(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64) error
-	StartSession(ctx context.Context, userID int64) (string, routing.Session, error)
-	SessionUser(ctx context.Context, token string, lim routing.SessionLimits) (routing.Session, routing.User, error)
-	EndSession(ctx context.Context, token string) error
-	EndUserSessions(ctx context.Context, userID int64) error
-	Events() *routing.Feed
-	SwitchCounts() map[routing.Channel]uint64
-	SetStateUntil(ctx context.Context, groupID int64, on bool, until time.Time, actor routing.Actor, ch routing.Channel) (routing.Group, error)
-	Now() time.Time
-	NextChanges(ctx context.Context, now time.Time) (map[int64]routing.NextChange, error)
-	Schedule(ctx context.Context, groupID int64) ([]routing.Range, error)
-	Plans(ctx context.Context) (map[int64]routing.Plan, error)
-	SetSchedule(ctx context.Context, actor routing.Actor, ch routing.Channel, groupID int64, ranges []routing.Range) ([]routing.Range, error)
-	Holidays(ctx context.Context) ([]routing.Holiday, error)
-	AddHoliday(ctx context.Context, actor routing.Actor, ch routing.Channel, h routing.Holiday) (routing.Holiday, error)
-	DeleteHoliday(ctx context.Context, actor routing.Actor, ch routing.Channel, id int64) error
-}
-
-// Announcements is the store of announcement audio (the prompts library).
-type Announcements interface {
-	Add(r io.Reader, register func(time.Duration) (int64, error)) (int64, *prompts.Prompt, error)
-	Get(id int64) (*prompts.Prompt, error)
-	Builtin() *prompts.Prompt
-	Remove(id int64) error
-}
 
 // Config configures the HTTP module.
 type Config struct {
@@ -130,7 +74,7 @@ type Probes struct {
 // Server is the HTTP module.
 type Server struct {
 	cfg    Config
-	svc    Service
+	svc    *routing.Service
 	ann    Announcements
 	probes Probes
 	tmpl   *templates
@@ -154,7 +98,7 @@ type Server struct {
 
 // New returns the HTTP module over the routing service and the
 // announcements' audio.
-func New(cfg Config, svc Service, ann Announcements, probes Probes, log zerolog.Logger) *Server {
+func New(cfg Config, svc *routing.Service, ann Announcements, probes Probes, log zerolog.Logger) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -203,26 +147,8 @@ func New(cfg Config, svc Service, ann Announcements, probes Probes, log zerolog.
 	return s
 }
 
-// routes registers every surface.
-func (s *Server) routes(mux *http.ServeMux) {
-	mux.HandleFunc("/Rest/{function}", s.serveREST)
-	mux.HandleFunc("/phone", s.servePhone)
-	mux.HandleFunc("GET /healthz", s.serveHealth)
-	mux.HandleFunc("GET /readyz", s.serveReady)
-	mux.Handle("GET /metrics", s.metrics.handler())
-	s.webRoutes(mux)
-}
-
 // Handler returns the server's HTTP handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.handler }
-
-// PublicURL returns the absolute URL of a path on this server.
-func (s *Server) PublicURL(path string, query url.Values) string {
-	u := *s.cfg.PublicURL
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
-	u.RawQuery = query.Encode()
-	return u.String()
-}
 
 // Serve answers requests on l until Shutdown; TLS wraps l when set.
 // It returns nil after a shutdown.
@@ -282,45 +208,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return nil
 }
-
-// requestInfo is what the handlers tell the middleware about a request.
-type requestInfo struct {
-	route string
-	user  string
-}
-
-type infoKey struct{}
-
-// info returns the request's record, which the handlers fill in.
-func info(r *http.Request) *requestInfo {
-	if ri, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
-		return ri
-	}
-	return &requestInfo{}
-}
-
-// statusWriter remembers the status a handler answered.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // middleware bounds the body, logs one line per request and counts it.
 func (s *Server) middleware(next http.Handler) http.Handler {

@@ -68,6 +68,9 @@ func (s *Server) lastSeen(r *http.Request) (uint64, bool) {
 	return n, err == nil
 }
 
+// webEvents is the change feed of the web page.
+func (s *Server) webEvents(w http.ResponseWriter, r *http.Request, _ *webUser) { s.serveEvents(w, r) }
+
 // serveEvents streams committed changes as server-sent events: "change"
 // events with EventData, and "resync" when the follower may have missed
 // some (it fell behind, or reconnected after events it did not see) and

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/phonediversions/phonediversions/routing"
@@ -156,4 +157,86 @@ func (p params) optionalInt(name string, def, min, max int) (int, error) {
 		return 0, routing.FieldErrorf(routing.EINVALID, name, "%s must be a whole number from %d to %d", name, min, max)
 	}
 	return n, nil
+}
+
+// timeLayouts are the forms from and to may take; those without an
+// offset are in the configured time zone.
+var timeLayouts = []string{
+	"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04",
+}
+
+// parseTime reads a report bound. A date alone is the start of the day
+// for from and its end for to.
+func parseTime(name, v string, loc *time.Location, end bool) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	for _, layout := range timeLayouts {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
+			return t, nil
+		}
+	}
+	if t, err := time.ParseInLocation("2006-01-02", v, loc); err == nil {
+		if end {
+			return t.AddDate(0, 0, 1).Add(-time.Nanosecond), nil
+		}
+		return t, nil
+	}
+	return time.Time{}, routing.FieldErrorf(routing.EINVALID, name,
+		"%s must be a date and time such as 2026-11-28T14:30:00+01:00, 2026-11-28 14:30 or 2026-11-28, not %q", name, truncateRunes(v, 40))
+}
+
+// matchName finds the one of names equal to v regardless of case and
+// spaces ("call handler", "CallHandler" and "Call Handler" alike).
+func matchName[T ~string](field, v string, names []T) (T, error) {
+	key := strings.ToLower(strings.ReplaceAll(v, " ", ""))
+	for _, n := range names {
+		if strings.ToLower(strings.ReplaceAll(string(n), " ", "")) == key {
+			return n, nil
+		}
+	}
+	all := make([]string, len(names))
+	for i, n := range names {
+		all[i] = string(n)
+	}
+	return "", routing.FieldErrorf(routing.EINVALID, field, "%s must be one of %s, not %q", field, strings.Join(all, ", "), truncateRunes(v, 40))
+}
+
+// parseState reads ON or OFF, in any case.
+func parseState(v string) (bool, error) {
+	switch strings.ToUpper(v) {
+	case "ON":
+		return true, nil
+	case "OFF":
+		return false, nil
+	}
+	return false, routing.FieldErrorf(routing.EINVALID, "state", "state must be ON or OFF, not %q", truncateRunes(v, 40))
+}
+
+// holidayFrom reads a holiday as the REST API and the Holidays page take
+// it: the first day required, the last defaulting to it, the ids of the
+// groups it names (blank ones skipped).
+func holidayFrom(name, first, last string, ids []string) (routing.Holiday, error) {
+	h := routing.Holiday{Name: name}
+	var err error
+	if h.First, err = routing.ParseDate(first); err != nil {
+		return h, routing.FieldErrorf(routing.EINVALID, "first", "first must be a date such as 2026-12-24, not %q", truncateRunes(first, 40))
+	}
+	h.Last = h.First
+	if last != "" {
+		if h.Last, err = routing.ParseDate(last); err != nil {
+			return h, routing.FieldErrorf(routing.EINVALID, "last", "last must be a date such as 2026-12-26, not %q", truncateRunes(last, 40))
+		}
+	}
+	for _, v := range ids {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		id, err := parseID("groupIds", v)
+		if err != nil {
+			return h, err
+		}
+		h.GroupIDs = append(h.GroupIDs, id)
+	}
+	return h, nil
 }

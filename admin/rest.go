@@ -29,38 +29,15 @@ type answer struct {
 
 func dataAnswer(n ...node) answer { return answer{data: n} }
 
-// restFunctions is the API. The event stream is served by its own loop
-// but authorized and dispatched like the rest.
-var restFunctions = []restFunction{
-	{name: "listGroups", call: (*Server).listGroups},
-	{name: "setDiversion", change: true, priv: routing.PrivState, call: (*Server).setDiversion},
-	{name: "toggleDiversion", change: true, priv: routing.PrivState, call: (*Server).toggleDiversion},
-	{name: "addGroup", change: true, priv: routing.PrivGroups, call: (*Server).addGroup},
-	{name: "updateGroup", change: true, priv: routing.PrivGroups, call: (*Server).updateGroup},
-	{name: "deleteGroup", change: true, priv: routing.PrivGroups, call: (*Server).deleteGroup},
-	{name: "listLines", call: (*Server).listLines},
-	{name: "addLine", change: true, priv: routing.PrivGroups, call: (*Server).addLine},
-	{name: "updateLine", change: true, priv: routing.PrivGroups, call: (*Server).updateLine},
-	{name: "deleteLine", change: true, priv: routing.PrivGroups, call: (*Server).deleteLine},
-	{name: "listReports", priv: routing.PrivReports, call: (*Server).listReports},
-	{name: "listSchedules", call: (*Server).listSchedules},
-	{name: "setSchedule", change: true, priv: routing.PrivGroups, call: (*Server).setSchedule},
-	{name: "clearSchedule", change: true, priv: routing.PrivGroups, call: (*Server).clearSchedule},
-	{name: "listHolidays", call: (*Server).listHolidays},
-	{name: "addHoliday", change: true, priv: routing.PrivGroups, call: (*Server).addHoliday},
-	{name: "deleteHoliday", change: true, priv: routing.PrivGroups, call: (*Server).deleteHoliday},
-	{name: "events"},
-}
-
 // findFunction looks a function up by its name in the path, with or
 // without ".asp" and in any case (the ASP pages it replaces were served by
 // a case-insensitive server).
-func findFunction(pathName string) (restFunction, bool) {
+func findFunction(fns []restFunction, pathName string) (restFunction, bool) {
 	name := pathName
 	if len(name) > 4 && strings.EqualFold(name[len(name)-4:], ".asp") {
 		name = name[:len(name)-4]
 	}
-	for _, f := range restFunctions {
+	for _, f := range fns {
 		if strings.EqualFold(f.name, name) {
 			return f, true
 		}
@@ -97,11 +74,16 @@ func wantsJSON(r *http.Request) bool {
 	return false
 }
 
-// serveREST answers /Rest/NAME and /Rest/NAME.asp.
-func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
+// restHandler answers /Rest/NAME and /Rest/NAME.asp with the functions.
+func (s *Server) restHandler(fns []restFunction) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.serveREST(fns, w, r) }
+}
+
+// serveREST answers one request of the REST API.
+func (s *Server) serveREST(fns []restFunction, w http.ResponseWriter, r *http.Request) {
 	ri := info(r)
 	asJSON := wantsJSON(r)
-	f, known := findFunction(r.PathValue("function"))
+	f, known := findFunction(fns, r.PathValue("function"))
 	request := f.name
 	ri.route = "/Rest/" + f.name
 	if !known {
@@ -216,17 +198,6 @@ func (s *Server) listGroups(ctx context.Context, _ principal, in params) (answer
 		return answer{}, err
 	}
 	return s.groupsAnswer(ctx, groups...)
-}
-
-// parseState reads ON or OFF, in any case.
-func parseState(v string) (bool, error) {
-	switch strings.ToUpper(v) {
-	case "ON":
-		return true, nil
-	case "OFF":
-		return false, nil
-	}
-	return false, routing.FieldErrorf(routing.EINVALID, "state", "state must be ON or OFF, not %q", truncateRunes(v, 40))
 }
 
 func (s *Server) setDiversion(ctx context.Context, p principal, in params) (answer, error) {
@@ -407,49 +378,6 @@ func (s *Server) deleteLine(ctx context.Context, p principal, in params) (answer
 		return answer{}, err
 	}
 	return answer{word: okAnswer}, nil
-}
-
-// timeLayouts are the forms from and to may take; those without an
-// offset are in the configured time zone.
-var timeLayouts = []string{
-	"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04",
-}
-
-// parseTime reads a report bound. A date alone is the start of the day
-// for from and its end for to.
-func parseTime(name, v string, loc *time.Location, end bool) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	for _, layout := range timeLayouts {
-		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
-			return t, nil
-		}
-	}
-	if t, err := time.ParseInLocation("2006-01-02", v, loc); err == nil {
-		if end {
-			return t.AddDate(0, 0, 1).Add(-time.Nanosecond), nil
-		}
-		return t, nil
-	}
-	return time.Time{}, routing.FieldErrorf(routing.EINVALID, name,
-		"%s must be a date and time such as 2026-11-28T14:30:00+01:00, 2026-11-28 14:30 or 2026-11-28, not %q", name, truncateRunes(v, 40))
-}
-
-// matchName finds the one of names equal to v regardless of case and
-// spaces ("call handler", "CallHandler" and "Call Handler" alike).
-func matchName[T ~string](field, v string, names []T) (T, error) {
-	key := strings.ToLower(strings.ReplaceAll(v, " ", ""))
-	for _, n := range names {
-		if strings.ToLower(strings.ReplaceAll(string(n), " ", "")) == key {
-			return n, nil
-		}
-	}
-	all := make([]string, len(names))
-	for i, n := range names {
-		all[i] = string(n)
-	}
-	return "", routing.FieldErrorf(routing.EINVALID, field, "%s must be one of %s, not %q", field, strings.Join(all, ", "), truncateRunes(v, 40))
 }
 
 // reportFilter reads the filter parameters of listReports.

@@ -147,34 +147,6 @@ func (s *Server) addHoliday(ctx context.Context, p principal, in params) (answer
 	return dataAnswer(list("Holidays", []node{holidayNode(h)})), nil
 }
 
-// holidayFrom reads a holiday as the REST API and the Holidays page take
-// it: the first day required, the last defaulting to it, the ids of the
-// groups it names (blank ones skipped).
-func holidayFrom(name, first, last string, ids []string) (routing.Holiday, error) {
-	h := routing.Holiday{Name: name}
-	var err error
-	if h.First, err = routing.ParseDate(first); err != nil {
-		return h, routing.FieldErrorf(routing.EINVALID, "first", "first must be a date such as 2026-12-24, not %q", truncateRunes(first, 40))
-	}
-	h.Last = h.First
-	if last != "" {
-		if h.Last, err = routing.ParseDate(last); err != nil {
-			return h, routing.FieldErrorf(routing.EINVALID, "last", "last must be a date such as 2026-12-26, not %q", truncateRunes(last, 40))
-		}
-	}
-	for _, v := range ids {
-		if v = strings.TrimSpace(v); v == "" {
-			continue
-		}
-		id, err := parseID("groupIds", v)
-		if err != nil {
-			return h, err
-		}
-		h.GroupIDs = append(h.GroupIDs, id)
-	}
-	return h, nil
-}
-
 // deleteHoliday removes a holiday: holidayId.
 func (s *Server) deleteHoliday(ctx context.Context, p principal, in params) (answer, error) {
 	id, err := in.requiredID("holidayId")

@@ -293,3 +293,11 @@ func (s *Server) announcementDelete(w http.ResponseWriter, r *http.Request, u *w
 	}
 	redirect(w, r, "/callhandler", "The announcement is deleted.")
 }
+
+// Announcements is the store of announcement audio (the prompts library).
+type Announcements interface {
+	Add(r io.Reader, register func(time.Duration) (int64, error)) (int64, *prompts.Prompt, error)
+	Get(id int64) (*prompts.Prompt, error)
+	Builtin() *prompts.Prompt
+	Remove(id int64) error
+}

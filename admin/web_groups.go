@@ -3,7 +3,6 @@ package admin
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 
@@ -238,9 +237,39 @@ func (s *Server) lineDelete(w http.ResponseWriter, r *http.Request, u *webUser) 
 	redirect(w, r, linesPath(id), "Line "+number+" is deleted.")
 }
 
-func linesPath(groupID int64) string { return "/groups/" + strconv.FormatInt(groupID, 10) + "/lines" }
-
-// lineAction is the path of a form about one line.
-func lineAction(groupID int64, number string) string {
-	return linesPath(groupID) + "/" + url.PathEscape(number)
+// groupSchedule saves a group's ranges from the text field; an empty
+// field removes the schedule. A refusal shows the page again with what
+// was typed.
+func (s *Server) groupSchedule(w http.ResponseWriter, r *http.Request, u *webUser) {
+	g, ok := s.groupAt(w, r, u)
+	if !ok {
+		return
+	}
+	text := r.PostFormValue("ranges")
+	ranges, err := routing.ParseRanges(text, "ranges")
+	if err == nil {
+		_, err = s.svc.SetSchedule(r.Context(), u.actor(), routing.ChannelWeb, g.ID, ranges)
+	}
+	if err != nil {
+		if routing.ErrorCode(err) != routing.EINVALID {
+			s.failed(w, r, u, err)
+			return
+		}
+		saved, serr := s.svc.Schedule(r.Context(), g.ID)
+		if serr != nil {
+			s.internal(w, r, u, serr)
+			return
+		}
+		errs, msg := fieldErrors(err, "ranges")
+		s.render(w, r, http.StatusUnprocessableEntity, "group", page{Title: "Group " + g.Name, User: u,
+			Data:   groupForm{ID: g.ID, Schedule: newScheduleEditor(saved, text)},
+			Fields: map[string]string{"groupName": g.Name, "description": g.Description, "destination": g.Destination},
+			Errors: errs, Error: msg})
+		return
+	}
+	msg := fmt.Sprintf("The schedule of %s is saved.", g.Name)
+	if len(ranges) == 0 {
+		msg = fmt.Sprintf("%s no longer follows a schedule.", g.Name)
+	}
+	redirect(w, r, "/groups/"+strconv.FormatInt(g.ID, 10)+"#schedule", msg)
 }

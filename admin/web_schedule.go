@@ -91,43 +91,6 @@ func (s *Server) scheduleFor(r *http.Request, g routing.Group) (scheduleEditor, 
 	return e, nil
 }
 
-// groupSchedule saves a group's ranges from the text field; an empty
-// field removes the schedule. A refusal shows the page again with what
-// was typed.
-func (s *Server) groupSchedule(w http.ResponseWriter, r *http.Request, u *webUser) {
-	g, ok := s.groupAt(w, r, u)
-	if !ok {
-		return
-	}
-	text := r.PostFormValue("ranges")
-	ranges, err := routing.ParseRanges(text, "ranges")
-	if err == nil {
-		_, err = s.svc.SetSchedule(r.Context(), u.actor(), routing.ChannelWeb, g.ID, ranges)
-	}
-	if err != nil {
-		if routing.ErrorCode(err) != routing.EINVALID {
-			s.failed(w, r, u, err)
-			return
-		}
-		saved, serr := s.svc.Schedule(r.Context(), g.ID)
-		if serr != nil {
-			s.internal(w, r, u, serr)
-			return
-		}
-		errs, msg := fieldErrors(err, "ranges")
-		s.render(w, r, http.StatusUnprocessableEntity, "group", page{Title: "Group " + g.Name, User: u,
-			Data:   groupForm{ID: g.ID, Schedule: newScheduleEditor(saved, text)},
-			Fields: map[string]string{"groupName": g.Name, "description": g.Description, "destination": g.Destination},
-			Errors: errs, Error: msg})
-		return
-	}
-	msg := fmt.Sprintf("The schedule of %s is saved.", g.Name)
-	if len(ranges) == 0 {
-		msg = fmt.Sprintf("%s no longer follows a schedule.", g.Name)
-	}
-	redirect(w, r, "/groups/"+strconv.FormatInt(g.ID, 10)+"#schedule", msg)
-}
-
 // holidayRow is a holiday as its page lists it.
 type holidayRow struct {
 	routing.Holiday

@@ -1,185 +1,120 @@
 package admin
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
+	"fmt"
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+	"time"
 
 	"github.com/phonediversions/phonediversions/routing"
 )
 
-// sentence makes a message of the domain start with a capital letter.
-func sentence(msg string) string {
-	r, n := utf8.DecodeRuneInString(msg)
-	if n == 0 {
-		return msg
-	}
-	return string(unicode.ToUpper(r)) + msg[n:]
-}
+// Cookies of the web page.
+const (
+	sessionCookie = "pd_session"
+	signInCookie  = "pd_signin" // the sign-in form's CSRF token, before there is a session
+)
 
-// firstTab is where a signed-in user lands: the first tab they may see,
-// else their password page.
-func firstTab(u *webUser) string {
-	for _, t := range tabs {
-		if u.Privileges.Has(t.priv) {
-			return t.Path
-		}
+// sessionOf returns the signed-in user of the request, or nil.
+func (s *Server) sessionOf(r *http.Request) (*webUser, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil
 	}
-	return "/password"
-}
-
-// serveRoot sends the browser to its first tab, or to the sign-in.
-func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
-	securityHeaders(w.Header())
-	u, err := s.sessionOf(r)
-	if err != nil {
-		s.internal(w, r, nil, err)
-		return
-	}
-	if u == nil {
-		http.Redirect(w, r, "/signin", http.StatusSeeOther)
-		return
-	}
-	http.Redirect(w, r, firstTab(u), http.StatusSeeOther)
-}
-
-// serveNotFound answers paths that are no page.
-func (s *Server) serveNotFound(w http.ResponseWriter, r *http.Request) {
-	securityHeaders(w.Header())
-	u, _ := s.sessionOf(r)
-	s.errorPage(w, r, u, http.StatusNotFound, "There is no such page.")
-}
-
-// signInForm shows the sign-in form with a fresh token for it.
-func (s *Server) signInForm(w http.ResponseWriter, r *http.Request, status int, username, msg string) {
-	token := rand.Text()
-	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: token, Path: "/signin", HttpOnly: true,
-		Secure: s.tls.Load(), SameSite: http.SameSiteStrictMode})
-	next := localPath(r.FormValue("next"))
-	s.render(w, r, status, "signin", page{Title: "Sign in", CSRF: token, Error: msg,
-		Fields: map[string]string{"username": username, "next": next}})
-}
-
-// serveSignIn shows the sign-in form; a signed-in browser goes on.
-func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
-	securityHeaders(w.Header())
-	info(r).route = "/signin"
-	if u, _ := s.sessionOf(r); u != nil {
-		http.Redirect(w, r, firstTab(u), http.StatusSeeOther)
-		return
-	}
-	s.signInForm(w, r, http.StatusOK, "", "")
-}
-
-// signIn checks the username and password and starts a session. Failed
-// sign-ins count against the address like basic authentication's, and
-// password checks are rationed the same way.
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
-	securityHeaders(w.Header())
-	info(r).route = "/signin"
-	username := strings.TrimSpace(r.PostFormValue("username"))
-	c, err := r.Cookie(signInCookie)
-	if err != nil || !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
-		s.signInForm(w, r, http.StatusForbidden, username, "The sign-in form has expired. Sign in again.")
-		return
-	}
-	addr := clientAddr(r)
-	if wait := s.limiter.retryAfter(addr); wait > 0 {
-		setDenialHeaders(w, &denial{err: routing.Errorf(ETOOMANY, "wait"), retryAfter: wait})
-		s.signInForm(w, r, http.StatusTooManyRequests, username, "Too many failed sign-ins from this computer. Try again in "+wait.Round(1e9).String()+".")
-		return
-	}
-	user, err := s.creds.verify(r.Context(), s.svc, username, r.PostFormValue("password"))
+	sess, u, err := s.svc.SessionUser(r.Context(), c.Value, s.cfg.Sessions)
 	switch routing.ErrorCode(err) {
 	case "":
+		return &webUser{User: u, session: sess, token: c.Value}, nil
 	case routing.EUNAUTHORIZED:
-		s.limiter.fail(addr)
-		s.log.Info().Str("client", addr.String()).Msg("failed sign-in")
-		s.signInForm(w, r, http.StatusUnauthorized, username, "Wrong username or password.")
-		return
-	case ETOOMANY:
-		setDenialHeaders(w, err)
-		s.signInForm(w, r, http.StatusTooManyRequests, username, "Too many sign-ins at once. Try again in a second.")
-		return
+		return nil, nil
 	default:
-		s.internal(w, r, nil, err)
-		return
+		return nil, err
 	}
-	s.limiter.succeed(addr)
-	token, sess, err := s.svc.StartSession(r.Context(), user.ID)
-	if err != nil {
-		s.internal(w, r, nil, err)
-		return
-	}
-	s.setSessionCookie(w, token, s.cfg.Sessions.Max)
-	http.SetCookie(w, &http.Cookie{Name: signInCookie, Path: "/signin", MaxAge: -1})
-	info(r).user = user.Username
-	next := localPath(r.PostFormValue("next"))
-	if next == "/" {
-		next = firstTab(&webUser{User: user, session: sess})
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// signOut ends the session on the server, not only in the browser.
-func (s *Server) signOut(w http.ResponseWriter, r *http.Request, u *webUser) {
-	if err := s.svc.EndSession(r.Context(), u.token); err != nil {
-		s.internal(w, r, u, err)
-		return
+// sameOrigin reports whether a state-changing request comes from a page
+// of this server: browsers send Origin (or at least Sec-Fetch-Site) with
+// every POST.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return false
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.tls.Load(), SameSite: http.SameSiteLaxMode})
-	redirect(w, r, "/signin", "You are signed out.")
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return origin == ""
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
 }
 
-// passwordFields are the fields of the change-password form.
-var passwordFields = []string{"current", "password", "repeat"}
-
-func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, u *webUser) {
-	s.render(w, r, http.StatusOK, "password", page{Title: "Your password", User: u})
+// csrfOK reports whether a form carries the session's token, in the field
+// csrf or the header X-CSRF-Token (the page's script).
+func csrfOK(r *http.Request, want string) bool {
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" {
+		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+			// An upload streams: its form is not read before the handler,
+			// so its token comes in the URL.
+			got = r.URL.Query().Get("csrf")
+		} else {
+			got = r.PostFormValue("csrf")
+		}
+	}
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-// changePassword sets the user's own password once the current one is
-// given; every other session of the user ends.
-func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, u *webUser) {
-	show := func(status int, errs map[string]string, msg string) {
-		s.render(w, r, status, "password", page{Title: "Your password", User: u, Errors: errs, Error: msg})
-	}
-	if r.PostFormValue("password") != r.PostFormValue("repeat") {
-		show(http.StatusUnprocessableEntity, map[string]string{"repeat": "The two new passwords differ."}, "")
-		return
-	}
-	if _, err := s.creds.verify(r.Context(), s.svc, u.Username, r.PostFormValue("current")); err != nil {
-		if routing.ErrorCode(err) == routing.EUNAUTHORIZED {
-			s.limiter.fail(clientAddr(r))
-			show(http.StatusUnprocessableEntity, map[string]string{"current": "This is not your current password."}, "")
+// webHandler is a page handler for a signed-in user.
+type webHandler func(w http.ResponseWriter, r *http.Request, u *webUser)
+
+// web wraps a page: the user must be signed in and hold priv (0: any
+// signed-in user), and a request that changes anything must come from
+// this server's pages with the session's CSRF token. A refusal changes
+// nothing.
+func (s *Server) web(priv routing.Privileges, h webHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w.Header())
+		u, err := s.sessionOf(r)
+		if err != nil {
+			s.log.Error().Err(err).Msg("session")
+			s.errorPage(w, r, nil, http.StatusInternalServerError, "The page could not be loaded; try again.")
 			return
 		}
-		show(http.StatusTooManyRequests, nil, "Too many password checks at once. Try again in a second.")
-		return
+		if u == nil {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			s.errorPage(w, r, nil, http.StatusUnauthorized, "Your session has ended. Sign in again; nothing was changed.")
+			return
+		}
+		info(r).user = u.Username
+		if !u.Privileges.Has(priv) {
+			s.errorPage(w, r, u, http.StatusForbidden, fmt.Sprintf("This page needs the %s privilege, which your user does not have.", priv))
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if !sameOrigin(r) || !csrfOK(r, u.session.CSRF) {
+				s.errorPage(w, r, u, http.StatusForbidden, "The form has expired or did not come from this site. Reload the page and try again; nothing was changed.")
+				return
+			}
+		}
+		h(w, r, u)
 	}
-	if err := s.svc.SetPassword(r.Context(), u.actor(), routing.ChannelWeb, u.ID, r.PostFormValue("password")); err != nil {
-		errs, msg := fieldErrors(err, passwordFields...)
-		show(formStatus(err), errs, msg)
-		return
-	}
-	s.restartSession(w, r, u, "Your password is changed; your other sessions are signed out.")
 }
 
-// restartSession ends every session of the user and starts a new one for
-// this browser.
-func (s *Server) restartSession(w http.ResponseWriter, r *http.Request, u *webUser, msg string) {
-	if err := s.svc.EndUserSessions(r.Context(), u.ID); err != nil {
-		s.internal(w, r, u, err)
-		return
+// setSessionCookie gives the browser its session token.
+func (s *Server) setSessionCookie(w http.ResponseWriter, token string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.tls.Load(),
+		SameSite: http.SameSiteLaxMode, MaxAge: int(maxAge.Seconds())})
+}
+
+// localPath returns next when it is a path on this server, else "/".
+func localPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
 	}
-	token, _, err := s.svc.StartSession(r.Context(), u.ID)
-	if err != nil {
-		s.internal(w, r, u, err)
-		return
-	}
-	s.setSessionCookie(w, token, s.cfg.Sessions.Max)
-	redirect(w, r, "/password", msg)
+	return next
 }

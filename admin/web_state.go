@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"encoding/json"
-	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,79 +8,6 @@ import (
 
 	"github.com/phonediversions/phonediversions/routing"
 )
-
-// webRoutes registers the pages of the web GUI, each with the privilege
-// of its tab.
-func (s *Server) webRoutes(mux *http.ServeMux) {
-	static, _ := fs.Sub(webFS, "web/static")
-	files := http.FileServerFS(static)
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info(r).route = "/static/"
-		securityHeaders(w.Header())
-		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
-			http.NotFound(w, r) // no listing of the folder
-			return
-		}
-		w.Header().Set("Cache-Control", "public, max-age=86400")
-		files.ServeHTTP(w, r)
-	})))
-	mux.HandleFunc("GET /{$}", s.serveRoot)
-	mux.HandleFunc("/", s.serveNotFound)
-	mux.HandleFunc("GET /signin", s.serveSignIn)
-	mux.HandleFunc("POST /signin", s.signIn)
-	mux.HandleFunc("POST /signout", s.web(0, s.signOut))
-	mux.HandleFunc("GET /password", s.web(0, s.passwordPage))
-	mux.HandleFunc("POST /password", s.web(0, s.changePassword))
-	mux.HandleFunc("GET /events", s.web(0, func(w http.ResponseWriter, r *http.Request, _ *webUser) { s.serveEvents(w, r) }))
-
-	mux.HandleFunc("GET /state", s.web(routing.PrivState, s.statePage))
-	mux.HandleFunc("POST /state/{id}", s.web(routing.PrivState, s.stateSwitch))
-
-	mux.HandleFunc("GET /groups", s.web(routing.PrivGroups, s.groupsPage))
-	mux.HandleFunc("GET /groups/new", s.web(routing.PrivGroups, s.groupNewPage))
-	mux.HandleFunc("POST /groups", s.web(routing.PrivGroups, s.groupCreate))
-	mux.HandleFunc("GET /groups/{id}", s.web(routing.PrivGroups, s.groupEditPage))
-	mux.HandleFunc("POST /groups/{id}", s.web(routing.PrivGroups, s.groupUpdate))
-	mux.HandleFunc("POST /groups/{id}/delete", s.web(routing.PrivGroups, s.groupDelete))
-	mux.HandleFunc("POST /groups/{id}/schedule", s.web(routing.PrivGroups, s.groupSchedule))
-	mux.HandleFunc("GET /holidays", s.web(routing.PrivGroups, s.holidaysPage))
-	mux.HandleFunc("POST /holidays", s.web(routing.PrivGroups, s.holidayAdd))
-	mux.HandleFunc("POST /holidays/{id}/delete", s.web(routing.PrivGroups, s.holidayDelete))
-	mux.HandleFunc("GET /groups/{id}/lines", s.web(routing.PrivGroups, s.linesPage))
-	mux.HandleFunc("POST /groups/{id}/lines", s.web(routing.PrivGroups, s.lineAdd))
-	mux.HandleFunc("POST /groups/{id}/lines/{number}", s.web(routing.PrivGroups, s.lineRename))
-	mux.HandleFunc("POST /groups/{id}/lines/{number}/delete", s.web(routing.PrivGroups, s.lineDelete))
-
-	mux.HandleFunc("GET /callhandler", s.web(routing.PrivCallHandler, s.callHandlerPage))
-	mux.HandleFunc("POST /callhandler", s.web(routing.PrivCallHandler, s.callHandlerSave))
-	mux.HandleFunc("POST /callhandler/groups/{id}", s.web(routing.PrivCallHandler, s.groupAnnouncement))
-	mux.HandleFunc("POST /announcements", s.web(routing.PrivCallHandler, s.announcementUpload))
-	mux.HandleFunc("GET /announcements/{id}/audio", s.web(routing.PrivCallHandler, s.announcementAudio))
-	mux.HandleFunc("GET /announcements/{id}/waveform", s.web(routing.PrivCallHandler, s.announcementWaveform))
-	mux.HandleFunc("POST /announcements/{id}/delete", s.web(routing.PrivCallHandler, s.announcementDelete))
-
-	mux.HandleFunc("GET /reports", s.web(routing.PrivReports, s.reportsPage))
-	mux.HandleFunc("GET /reports/export", s.web(routing.PrivReports, s.reportsExport))
-	mux.HandleFunc("GET /reports/chart", s.web(routing.PrivReports, s.reportsChart))
-
-	mux.HandleFunc("GET /users", s.web(routing.PrivAdmin, s.usersPage))
-	mux.HandleFunc("GET /users/new", s.web(routing.PrivAdmin, s.userNewPage))
-	mux.HandleFunc("POST /users", s.web(routing.PrivAdmin, s.userCreate))
-	mux.HandleFunc("GET /users/{id}", s.web(routing.PrivAdmin, s.userEditPage))
-	mux.HandleFunc("POST /users/{id}", s.web(routing.PrivAdmin, s.userUpdate))
-	mux.HandleFunc("POST /users/{id}/password", s.web(routing.PrivAdmin, s.userPassword))
-	mux.HandleFunc("POST /users/{id}/delete", s.web(routing.PrivAdmin, s.userDelete))
-}
-
-// pathID reads the {id} of a path; a bad one answers 404.
-func (s *Server) pathID(w http.ResponseWriter, r *http.Request, u *webUser) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 0 {
-		s.errorPage(w, r, u, http.StatusNotFound, "There is no such page.")
-		return 0, false
-	}
-	return id, true
-}
 
 // stateRow is a group as the State tab shows it.
 type stateRow struct {
@@ -188,12 +113,4 @@ func (s *Server) stateSwitch(w http.ResponseWriter, r *http.Request, u *webUser)
 		return
 	}
 	redirect(w, r, "/state#group-"+strconv.FormatInt(g.ID, 10), g.Name+" is "+g.StateName()+".")
-}
-
-// writeJSON answers the page's script.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -3,30 +3,22 @@ package admin
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
-	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/phonediversions/phonediversions/routing"
 )
 
 //go:embed web/templates/*.html web/static/*
 var webFS embed.FS
-
-// Cookies of the web page.
-const (
-	sessionCookie = "pd_session"
-	flashCookie   = "pd_flash"
-	signInCookie  = "pd_signin" // the sign-in form's CSRF token, before there is a session
-)
 
 // tab is one tab of the web page and the privilege that shows it.
 type tab struct {
@@ -160,6 +152,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	_, _ = buf.WriteTo(w)
 }
 
+// flashCookie carries a message to the next page the browser gets.
+const flashCookie = "pd_flash"
+
 // setFlash keeps a message for the next page the browser gets.
 func setFlash(w http.ResponseWriter, msg string) {
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: "/", MaxAge: 60,
@@ -201,93 +196,6 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, u *webUser, s
 	s.render(w, r, status, "error", page{Title: http.StatusText(status), User: u, Error: msg})
 }
 
-// sessionOf returns the signed-in user of the request, or nil.
-func (s *Server) sessionOf(r *http.Request) (*webUser, error) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
-		return nil, nil
-	}
-	sess, u, err := s.svc.SessionUser(r.Context(), c.Value, s.cfg.Sessions)
-	switch routing.ErrorCode(err) {
-	case "":
-		return &webUser{User: u, session: sess, token: c.Value}, nil
-	case routing.EUNAUTHORIZED:
-		return nil, nil
-	default:
-		return nil, err
-	}
-}
-
-// sameOrigin reports whether a state-changing request comes from a page
-// of this server: browsers send Origin (or at least Sec-Fetch-Site) with
-// every POST.
-func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return false
-	}
-	origin := r.Header.Get("Origin")
-	if origin == "" || origin == "null" {
-		return origin == ""
-	}
-	u, err := url.Parse(origin)
-	return err == nil && u.Host == r.Host
-}
-
-// csrfOK reports whether a form carries the session's token, in the field
-// csrf or the header X-CSRF-Token (the page's script).
-func csrfOK(r *http.Request, want string) bool {
-	got := r.Header.Get("X-CSRF-Token")
-	if got == "" {
-		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
-			// An upload streams: its form is not read before the handler,
-			// so its token comes in the URL.
-			got = r.URL.Query().Get("csrf")
-		} else {
-			got = r.PostFormValue("csrf")
-		}
-	}
-	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
-
-// webHandler is a page handler for a signed-in user.
-type webHandler func(w http.ResponseWriter, r *http.Request, u *webUser)
-
-// web wraps a page: the user must be signed in and hold priv (0: any
-// signed-in user), and a request that changes anything must come from
-// this server's pages with the session's CSRF token. A refusal changes
-// nothing.
-func (s *Server) web(priv routing.Privileges, h webHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		securityHeaders(w.Header())
-		u, err := s.sessionOf(r)
-		if err != nil {
-			s.log.Error().Err(err).Msg("session")
-			s.errorPage(w, r, nil, http.StatusInternalServerError, "The page could not be loaded; try again.")
-			return
-		}
-		if u == nil {
-			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-				return
-			}
-			s.errorPage(w, r, nil, http.StatusUnauthorized, "Your session has ended. Sign in again; nothing was changed.")
-			return
-		}
-		info(r).user = u.Username
-		if !u.Privileges.Has(priv) {
-			s.errorPage(w, r, u, http.StatusForbidden, fmt.Sprintf("This page needs the %s privilege, which your user does not have.", priv))
-			return
-		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if !sameOrigin(r) || !csrfOK(r, u.session.CSRF) {
-				s.errorPage(w, r, u, http.StatusForbidden, "The form has expired or did not come from this site. Reload the page and try again; nothing was changed.")
-				return
-			}
-		}
-		h(w, r, u)
-	}
-}
-
 // fieldErrors turns a routing error into the message beside its field, or
 // a message for the whole form when it names none of the form's fields.
 func fieldErrors(err error, fields ...string) (map[string]string, string) {
@@ -319,20 +227,6 @@ func formValues(r *http.Request, names ...string) map[string]string {
 	return out
 }
 
-// setSessionCookie gives the browser its session token.
-func (s *Server) setSessionCookie(w http.ResponseWriter, token string, maxAge time.Duration) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.tls.Load(),
-		SameSite: http.SameSiteLaxMode, MaxAge: int(maxAge.Seconds())})
-}
-
-// localPath returns next when it is a path on this server, else "/".
-func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/"
-	}
-	return next
-}
-
 // internal logs err and tells the person to try again.
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, u *webUser, err error) {
 	s.log.Error().Err(err).Str("path", r.URL.Path).Msg("web page")
@@ -348,4 +242,40 @@ func (s *Server) failed(w http.ResponseWriter, r *http.Request, u *webUser, err 
 	default:
 		s.internal(w, r, u, err)
 	}
+}
+
+// firstTab is where a signed-in user lands: the first tab they may see,
+// else their password page.
+func firstTab(u *webUser) string {
+	for _, t := range tabs {
+		if u.Privileges.Has(t.priv) {
+			return t.Path
+		}
+	}
+	return "/password"
+}
+
+// pathID reads the {id} of a path; a bad one answers 404.
+func (s *Server) pathID(w http.ResponseWriter, r *http.Request, u *webUser) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 0 {
+		s.errorPage(w, r, u, http.StatusNotFound, "There is no such page.")
+		return 0, false
+	}
+	return id, true
+}
+
+// writeJSON answers the page's script.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func linesPath(groupID int64) string { return "/groups/" + strconv.FormatInt(groupID, 10) + "/lines" }
+
+// lineAction is the path of a form about one line.
+func lineAction(groupID int64, number string) string {
+	return linesPath(groupID) + "/" + url.PathEscape(number)
 }
