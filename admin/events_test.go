@@ -102,11 +102,12 @@ func TestEventStreamFollowsEveryChannel(t *testing.T) {
 	f := newFixture(t)
 	g := f.group("Front Desk", "1022", "")
 	id := strconv.FormatInt(g.ID, 10)
+	phone := f.phoneURL(g.ID, "SEP0A0B0C0D0E0F")
 	s := f.follow(client("127.0.0.1"))
 	if r := f.post("/Rest/toggleDiversion", url.Values{"groupId": {id}}); r.status != 200 {
 		t.Fatal(r.body)
 	}
-	if r := f.get("/phone?groupID=" + id + "&name=SEP0A0B0C0D0E0F"); r.status != 200 {
+	if r := f.get(phone); r.status != 200 {
 		t.Fatal(r.body)
 	}
 	if _, err := f.svc.Toggle(ctx, g.ID, routing.Actor{Name: "tfarrow"}, routing.ChannelWeb); err != nil {
@@ -114,7 +115,7 @@ func TestEventStreamFollowsEveryChannel(t *testing.T) {
 	}
 	want := []admin.EventData{
 		{Action: "Diversion", Status: "Activated", State: "ON", Channel: "rest", Username: "localhost"},
-		{Action: "Diversion", Status: "Deactivated", State: "OFF", Channel: "phone", Username: "SEP0A0B0C0D0E0F"},
+		{Action: "Diversion", Status: "Deactivated", State: "OFF", Channel: "phone", Username: "phone SEP0A0B0C0D0E0F"},
 		{Action: "Diversion", Status: "Activated", State: "ON", Channel: "web", Username: "tfarrow"},
 	}
 	var lastSeq uint64

@@ -57,6 +57,9 @@ type fixture struct {
 	// probes may be set by an edit function before the server starts.
 	probes  admin.Probes
 	prompts *prompts.Library
+	// groupsTab is a browser signed in as an administrator, which reads
+	// the phone service URLs off the Groups tab.
+	groupsTab *browser
 }
 
 // syncBuffer collects the server's log lines.

@@ -33,7 +33,7 @@ func TestMetrics(t *testing.T) {
 	})
 	g := f.group("Front Desk", "1022", "")
 	f.post("/Rest/toggleDiversion", url.Values{"groupId": {strconv.FormatInt(g.ID, 10)}})
-	f.get("/phone?groupID=" + strconv.FormatInt(g.ID, 10))
+	f.get(f.phoneURL(g.ID, "SEP1"))
 	r := f.get("/metrics")
 	if r.status != 200 {
 		t.Fatalf("metrics: %d", r.status)

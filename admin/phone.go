@@ -1,6 +1,10 @@
 package admin
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -87,8 +91,9 @@ func phoneText(w http.ResponseWriter, status int, title, prompt, text string, ke
 	x.send(w, status)
 }
 
-// deviceName is the phone's device name (CUCM fills in #DEVICENAME#) as
-// the report shows it, or the phone's address when it sent none.
+// deviceName is the phone as the report names it: "phone " and the device
+// name it sent (CUCM fills in #DEVICENAME#), or "phone at" its address when
+// it sent none — never a bare name that reads like a user's.
 func deviceName(in params, r *http.Request) string {
 	v, _ := in.get("name")
 	v = strings.Map(func(r rune) rune {
@@ -98,28 +103,75 @@ func deviceName(in params, r *http.Request) string {
 		return r
 	}, v)
 	v = strings.TrimSpace(truncateRunes(v, phoneDeviceLen))
-	if v == "" {
-		return clientAddr(r).String()
+	if v == "" || v == "#DEVICENAME#" {
+		return "phone at " + clientAddr(r).String()
 	}
-	return v
+	return "phone " + v
 }
 
-// phoneURL is the absolute URL of the phone service with the query.
-func (s *Server) phoneURL(q url.Values) string { return s.PublicURL("/phone", q) }
+// sentName is the name parameter the phone sent, for the URLs it is sent
+// on to.
+func sentName(in params) string {
+	v, _ := in.get("name")
+	return truncateRunes(v, phoneDeviceLen)
+}
+
+// phoneScope is what a phone service URL may do: toggle one group, or
+// show the menu of all groups (groupID 0).
+func phoneScope(groupID int64) string {
+	if groupID == 0 {
+		return "menu"
+	}
+	return "group:" + strconv.FormatInt(groupID, 10)
+}
+
+// phoneKey is the key a phone service URL carries: an HMAC, under the
+// store's phone secret, of what the URL may do.
+func phoneKey(secret []byte, scope string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("phonediversions phone service\x00" + scope))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}
+
+// phoneKeyOK reports whether key is the key of scope.
+func phoneKeyOK(secret []byte, scope, key string) bool {
+	return hmac.Equal([]byte(phoneKey(secret, scope)), []byte(key))
+}
+
+// phoneURL is the absolute URL of the phone service with the query, signed
+// for the scope.
+func (s *Server) phoneURL(secret []byte, scope string, q url.Values) string {
+	q.Set("key", phoneKey(secret, scope))
+	return s.PublicURL("/phone", q)
+}
 
 // PhoneServiceURL is the URL to give CUCM as a Standard IP Phone Service
-// that toggles one group (groupID 0: the menu of all groups).
-func (s *Server) PhoneServiceURL(groupID int64) string {
-	// CUCM replaces #DEVICENAME# itself: it stays unescaped in the URL.
-	q := "name=#DEVICENAME#"
+// that toggles one group (groupID 0: the menu of all groups), with the key
+// that lets it do so. Errors: the store's.
+func (s *Server) PhoneServiceURL(ctx context.Context, groupID int64) (string, error) {
+	secret, err := s.svc.PhoneSecret(ctx)
+	if err != nil {
+		return "", err
+	}
+	return s.phoneServiceURL(secret, groupID), nil
+}
+
+func (s *Server) phoneServiceURL(secret []byte, groupID int64) string {
+	q := "key=" + phoneKey(secret, phoneScope(groupID))
 	if groupID != 0 {
 		q = "groupID=" + strconv.FormatInt(groupID, 10) + "&" + q
 	}
-	return s.phoneURL(nil) + "?" + q
+	// CUCM replaces #DEVICENAME# itself: it stays unescaped in the URL.
+	return s.PublicURL("/phone", nil) + "?" + q + "&name=#DEVICENAME#"
 }
+
+// notValidText is what a phone shows for a URL without a valid key.
+const notValidText = "This service URL is not valid. Copy it again from the Groups tab of the diversion web page."
 
 // servePhone is the Cisco IP phone service: with groupID it toggles that
 // group; without, it toggles the only group or lists them all in a menu.
+// Only a URL with the key of what it asks (the group, or the menu)
+// switches anything, and only by GET or POST: HEAD shows the state.
 func (s *Server) servePhone(w http.ResponseWriter, r *http.Request) {
 	ri := info(r)
 	ri.route = "/phone"
@@ -138,16 +190,31 @@ func (s *Server) servePhone(w http.ResponseWriter, r *http.Request) {
 		phoneText(w, httpStatus(routing.ErrorCode(err)), "Diversions", "", errorText(err), exitKey)
 		return
 	}
+	secret, err := s.svc.PhoneSecret(r.Context())
+	if err != nil {
+		s.log.Error().Err(err).Msg("phone service: secret")
+		phoneText(w, http.StatusInternalServerError, "Diversions", "", "The diversion service failed; try again.", exitKey)
+		return
+	}
 	device := deviceName(in, r)
 	ri.user = device
+	key, _ := in.get("key")
 	page, _ := in.optionalInt("page", 1, 1, 1<<20)
+	nav := phoneNav{secret: secret, name: sentName(in), page: page}
+	_, nav.fromMenu = in.get("page")
 	if v, ok := in.get("groupID"); ok && v != "" {
 		id, err := parseID("groupID", v)
-		if err != nil {
-			phoneText(w, http.StatusOK, "Diversions", "Unknown group", fmt.Sprintf("There is no group %q.", truncateRunes(v, 20)), s.backKeys(in, device, page)...)
+		if err != nil || !phoneKeyOK(secret, phoneScope(id), key) {
+			s.log.Info().Str("client", addr.String()).Str("groupID", truncateRunes(v, 20)).Msg("phone service URL without a valid key")
+			phoneText(w, http.StatusForbidden, "Diversions", "URL not valid", notValidText, exitKey)
 			return
 		}
-		s.phoneToggle(w, r, id, in, device, page)
+		s.phoneToggle(w, r, id, device, nav)
+		return
+	}
+	if !phoneKeyOK(secret, phoneScope(0), key) {
+		s.log.Info().Str("client", addr.String()).Msg("phone service URL without a valid key")
+		phoneText(w, http.StatusForbidden, "Diversions", "URL not valid", notValidText, exitKey)
 		return
 	}
 	groups, err := s.svc.Groups(r.Context(), routing.GroupFilter{})
@@ -160,35 +227,57 @@ func (s *Server) servePhone(w http.ResponseWriter, r *http.Request) {
 	case 0:
 		phoneText(w, http.StatusOK, "Diversions", "", "No diversion groups are set up.", exitKey)
 	case 1:
-		s.phoneToggle(w, r, groups[0].ID, in, device, 0)
+		nav.fromMenu = false
+		s.phoneToggle(w, r, groups[0].ID, device, nav)
 	default:
-		s.phoneMenu(w, groups, device, page)
+		s.phoneMenu(w, groups, nav)
 	}
+}
+
+// phoneNav is what the URLs a phone page gives out need: the secret to
+// sign them, the device name to pass on, the menu page it came from.
+type phoneNav struct {
+	secret   []byte
+	name     string
+	page     int
+	fromMenu bool
+}
+
+// menuURL is the signed URL of a page of the menu.
+func (s *Server) menuURL(nav phoneNav, page int) string {
+	return s.phoneURL(nav.secret, phoneScope(0), url.Values{"name": {nav.name}, "page": {strconv.Itoa(page)}})
 }
 
 // backKeys are the soft keys of a text reached from the menu: Back to the
 // menu page it came from, and Exit.
-func (s *Server) backKeys(in params, device string, page int) []softKey {
-	if _, fromMenu := in.get("page"); !fromMenu {
+func (s *Server) backKeys(nav phoneNav) []softKey {
+	if !nav.fromMenu {
 		return []softKey{exitKey}
 	}
 	return []softKey{
-		{name: "Back", url: s.phoneURL(url.Values{"name": {device}, "page": {strconv.Itoa(page)}}), position: 1},
+		{name: "Back", url: s.menuURL(nav, nav.page), position: 1},
 		{name: "Exit", url: "SoftKey:Exit", position: 2},
 	}
 }
 
-// phoneToggle switches a group and shows its new state.
-func (s *Server) phoneToggle(w http.ResponseWriter, r *http.Request, id int64, in params, device string, page int) {
-	g, err := s.svc.Toggle(r.Context(), id, routing.Actor{Name: device}, routing.ChannelPhone)
+// phoneToggle switches a group and shows its new state; to HEAD it shows
+// the state without switching.
+func (s *Server) phoneToggle(w http.ResponseWriter, r *http.Request, id int64, device string, nav phoneNav) {
+	var g routing.Group
+	var err error
+	if r.Method == http.MethodHead {
+		g, err = s.svc.Group(r.Context(), id)
+	} else {
+		g, err = s.svc.Toggle(r.Context(), id, routing.Actor{Name: device}, routing.ChannelPhone)
+	}
 	switch routing.ErrorCode(err) {
 	case "":
 	case routing.ENOTFOUND:
-		phoneText(w, http.StatusOK, "Diversions", "Unknown group", fmt.Sprintf("There is no group %d.", id), s.backKeys(in, device, page)...)
+		phoneText(w, http.StatusOK, "Diversions", "Unknown group", fmt.Sprintf("There is no group %d.", id), s.backKeys(nav)...)
 		return
 	default:
 		s.log.Error().Err(err).Int64("group", id).Msg("phone service: toggle")
-		phoneText(w, http.StatusInternalServerError, "Diversions", "", "The switch failed; try again.", s.backKeys(in, device, page)...)
+		phoneText(w, http.StatusInternalServerError, "Diversions", "", "The switch failed; try again.", s.backKeys(nav)...)
 		return
 	}
 	text := fmt.Sprintf("The diversion of %s is now %s.", g.Name, g.StateName())
@@ -208,7 +297,7 @@ func (s *Server) phoneToggle(w http.ResponseWriter, r *http.Request, id int64, i
 			}
 		}
 	}
-	phoneText(w, http.StatusOK, g.Name, "Diversion "+g.StateName(), text, s.backKeys(in, device, page)...)
+	phoneText(w, http.StatusOK, g.Name, "Diversion "+g.StateName(), text, s.backKeys(nav)...)
 }
 
 // menuItemName is "Name: STATE", the name cut so that the state shows.
@@ -218,7 +307,8 @@ func menuItemName(g routing.Group) string {
 }
 
 // phoneMenu lists one page of groups; choosing one toggles it.
-func (s *Server) phoneMenu(w http.ResponseWriter, groups []routing.Group, device string, page int) {
+func (s *Server) phoneMenu(w http.ResponseWriter, groups []routing.Group, nav phoneNav) {
+	page := nav.page
 	pages := (len(groups) + phoneMenuItems - 1) / phoneMenuItems
 	page = min(max(page, 1), pages)
 	title := "Diversions"
@@ -232,15 +322,15 @@ func (s *Server) phoneMenu(w http.ResponseWriter, groups []routing.Group, device
 	for _, g := range groups[(page-1)*phoneMenuItems : min(page*phoneMenuItems, len(groups))] {
 		x.b.WriteString("<MenuItem>\n")
 		x.element("Name", menuItemName(g))
-		x.element("URL", s.phoneURL(url.Values{"groupID": {strconv.FormatInt(g.ID, 10)}, "name": {device}, "page": {pageQuery}}))
+		x.element("URL", s.phoneURL(nav.secret, phoneScope(g.ID), url.Values{"groupID": {strconv.FormatInt(g.ID, 10)}, "name": {nav.name}, "page": {pageQuery}}))
 		x.b.WriteString("</MenuItem>\n")
 	}
 	keys := []softKey{{name: "Select", url: "SoftKey:Select", position: 1}}
 	if page > 1 {
-		keys = append(keys, softKey{name: "Previous", url: s.phoneURL(url.Values{"name": {device}, "page": {strconv.Itoa(page - 1)}}), position: 2})
+		keys = append(keys, softKey{name: "Previous", url: s.menuURL(nav, page-1), position: 2})
 	}
 	if page < pages {
-		keys = append(keys, softKey{name: "Next", url: s.phoneURL(url.Values{"name": {device}, "page": {strconv.Itoa(page + 1)}}), position: 3})
+		keys = append(keys, softKey{name: "Next", url: s.menuURL(nav, page+1), position: 3})
 	}
 	keys = append(keys, softKey{name: "Exit", url: "SoftKey:Exit", position: 4})
 	x.softKeys(keys)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -170,7 +171,7 @@ func TestPhoneServiceMenus(t *testing.T) {
 				}
 				groups = append(groups, f.group(name, strconv.Itoa(1000+i), ""))
 			}
-			r := f.get("/phone?name=SEP001122334455")
+			r := f.get(f.phoneURL(0, "SEP001122334455"))
 			if r.status != 200 {
 				t.Fatalf("status %d", r.status)
 			}
@@ -193,7 +194,7 @@ func TestPhoneServiceMenus(t *testing.T) {
 				if !g.On {
 					t.Error("the only group was not switched ON")
 				}
-				if e := f.lastReport(); e.Username != "SEP001122334455" || e.Channel != routing.ChannelPhone || e.Status != routing.StatusActivated {
+				if e := f.lastReport(); e.Username != "phone SEP001122334455" || e.Channel != routing.ChannelPhone || e.Status != routing.StatusActivated {
 					t.Errorf("reported as %+v", e)
 				}
 			default:
@@ -284,7 +285,7 @@ func checkMenu(t *testing.T, f *fixture, root *xmlNode, groups []routing.Group) 
 	if lg := f.get("/Rest/listGroups?groupId=" + id); !strings.Contains(lg.body, "<State>ON</State>") {
 		t.Errorf("listGroups after the phone switch: %s", lg.body)
 	}
-	if e := f.lastReport(); e.Username != "SEP001122334455" || e.Channel != routing.ChannelPhone {
+	if e := f.lastReport(); e.Username != "phone SEP001122334455" || e.Channel != routing.ChannelPhone {
 		t.Errorf("reported as %+v", e)
 	}
 }
@@ -293,27 +294,32 @@ func TestPhoneServiceGroupID(t *testing.T) {
 	f := newFixture(t)
 	g := f.group("Front Desk", "1022", "")
 	f.group("Back Office", "1023", "")
-	r := f.get("/phone?groupID=" + strconv.FormatInt(g.ID, 10) + "&name=SEPAABBCCDDEEFF")
+	frontDesk := f.phoneURL(g.ID, "SEPAABBCCDDEEFF")
+	r := f.get(frontDesk)
 	root := parsePhoneXML(t, r)
 	if root.Name != "CiscoIPPhoneText" || root.child("Title").Text != "Front Desk" ||
 		root.child("Text").Text != "The diversion of Front Desk is now ON. Calls go to 1022." {
 		t.Fatalf("toggle: %s", r.body)
 	}
 	checkSoftKeys(t, root)
-	root = parsePhoneXML(t, f.get("/phone?GROUPID="+strconv.FormatInt(g.ID, 10)+"&Name=SEPAABBCCDDEEFF"))
+	// Parameter names in any case, as CUCM administrators type them.
+	upper := strings.NewReplacer("groupID=", "GROUPID=", "name=", "Name=").Replace(frontDesk)
+	root = parsePhoneXML(t, f.get(upper))
 	if root.child("Text").Text != "The diversion of Front Desk is now OFF." {
 		t.Errorf("second toggle: %q", root.child("Text").Text)
 	}
 	page, _ := f.svc.Reports(ctx, routing.ReportFilter{Action: routing.ActionDiversion})
-	if page.Total != 2 || page.Entries[0].Username != "SEPAABBCCDDEEFF" || page.Entries[0].Channel != routing.ChannelPhone {
+	if page.Total != 2 || page.Entries[0].Username != "phone SEPAABBCCDDEEFF" || page.Entries[0].Channel != routing.ChannelPhone {
 		t.Errorf("report: %+v", page)
 	}
-	for _, bad := range []string{"999", "abc", "-1", "1e9"} {
+	// Another group id with this URL's key, or an id that is no group,
+	// switches nothing.
+	for _, bad := range []string{"999", "abc", "-1", "1e9", strconv.FormatInt(g.ID+1, 10)} {
 		before := f.snapshot()
-		r := f.get("/phone?groupID=" + bad + "&name=SEPAABBCCDDEEFF")
+		r := f.get(strings.Replace(frontDesk, "groupID="+strconv.FormatInt(g.ID, 10), "groupID="+bad, 1))
 		root := parsePhoneXML(t, r)
-		if root.Name != "CiscoIPPhoneText" || !strings.Contains(root.child("Text").Text, "There is no group") {
-			t.Errorf("groupID=%s: %s", bad, r.body)
+		if r.status != 403 || root.Name != "CiscoIPPhoneText" || !strings.Contains(root.child("Text").Text, "Copy it again from the Groups tab") {
+			t.Errorf("groupID=%s: %d %s", bad, r.status, r.body)
 		}
 		if after := f.snapshot(); after.Reports != before.Reports {
 			t.Errorf("groupID=%s changed the store", bad)
@@ -324,16 +330,17 @@ func TestPhoneServiceGroupID(t *testing.T) {
 func TestPhoneServiceNetworks(t *testing.T) {
 	f := newFixture(t, func(f *fixture) { f.cfg.PhoneNetworks = admin.Networks{prefix("127.0.0.1/32")} })
 	g := f.group("Front Desk", "1022", "")
-	r := f.do(client("127.0.0.2"), "GET", "/phone?groupID="+strconv.FormatInt(g.ID, 10), nil)
+	r := f.do(client("127.0.0.2"), "GET", f.phoneURL(g.ID, "SEP1"), nil)
 	if r.status != 403 {
 		t.Fatalf("from outside the phone networks: %d", r.status)
 	}
 	if got, _ := f.svc.Group(ctx, g.ID); got.On {
 		t.Error("a refused phone switched the group")
 	}
-	// A phone without a device name is reported by its address.
-	f.get("/phone?groupID=" + strconv.FormatInt(g.ID, 10))
-	if e := f.lastReport(); e.Username != "127.0.0.1" {
+	// A phone without a device name is reported by its address, as a
+	// phone.
+	f.get(f.phoneURL(g.ID, ""))
+	if e := f.lastReport(); e.Username != "phone at 127.0.0.1" {
 		t.Errorf("nameless phone reported as %q", e.Username)
 	}
 }
@@ -350,14 +357,14 @@ func TestPhoneToggleSaysHowLongItHolds(t *testing.T) {
 	if _, err := f.svc.SetSchedule(ctx, routing.Actor{Name: "admin"}, routing.ChannelWeb, g.ID, ranges); err != nil {
 		t.Fatal(err)
 	}
-	id := strconv.FormatInt(g.ID, 10)
+	url := f.phoneURL(g.ID, "SEPAABBCCDDEEFF")
 	// The plan wants ON now: switching ON follows it.
-	root := parsePhoneXML(t, f.get("/phone?groupID="+id+"&name=SEPAABBCCDDEEFF"))
+	root := parsePhoneXML(t, f.get(url))
 	if want := "The diversion of Front Desk is now ON. Calls go to 1022. The schedule switches it OFF at 18:00."; root.child("Text").Text != want {
 		t.Errorf("switched ON:\n%q\nwant\n%q", root.child("Text").Text, want)
 	}
 	// Switching OFF goes against it until 18:00.
-	root = parsePhoneXML(t, f.get("/phone?groupID="+id+"&name=SEPAABBCCDDEEFF"))
+	root = parsePhoneXML(t, f.get(url))
 	if want := "The diversion of Front Desk is now OFF. This holds until 18:00, when the schedule wants it OFF too."; root.child("Text").Text != want {
 		t.Errorf("switched OFF:\n%q\nwant\n%q", root.child("Text").Text, want)
 	}
@@ -367,8 +374,107 @@ func TestPhoneToggleSaysHowLongItHolds(t *testing.T) {
 	}
 	// Now (09:00) the plan wants OFF until 12:00: switching ON holds until
 	// then, and the schedule keeps it ON from 12:00.
-	root = parsePhoneXML(t, f.get("/phone?groupID="+id+"&name=SEPAABBCCDDEEFF"))
+	root = parsePhoneXML(t, f.get(url))
 	if want := "The diversion of Front Desk is now ON. Calls go to 1022. This holds until 12:00, when the schedule wants it ON too."; root.child("Text").Text != want {
 		t.Errorf("switched ON before the range:\n%q\nwant\n%q", root.child("Text").Text, want)
 	}
+}
+
+// TestPhoneServiceKey is door 1: the phone service switches a group only
+// through a URL the product gave out for that group. Without its key —
+// an <img> on any page, a guessed groupID, the menu's key with a groupID
+// added, a HEAD request — nothing changes and the phone is told to copy
+// the URL again. Renewing the key retires every URL given out before.
+func TestPhoneServiceKey(t *testing.T) {
+	f := newFixture(t)
+	g := f.group("Front Desk", "1022", "")
+	other := f.group("Back Office", "1023", "")
+	id := strconv.FormatInt(g.ID, 10)
+	good := f.phoneURL(g.ID, "SEP001122334455")
+	menu := f.phoneURL(0, "SEP001122334455")
+	refused := []struct{ name, method, path string }{
+		{"no key", "GET", "/phone?groupID=" + id},
+		{"no key, device name", "GET", "/phone?groupID=" + id + "&name=SEP001122334455"},
+		{"no key, POST", "POST", "/phone?groupID=" + id},
+		{"empty key", "GET", "/phone?groupID=" + id + "&key="},
+		{"another group's key", "GET", strings.Replace(f.phoneURL(other.ID, "SEP1"), "groupID="+strconv.FormatInt(other.ID, 10), "groupID="+id, 1)},
+		{"the menu's key with a group", "GET", menu + "&groupID=" + id},
+		{"a key with one character changed", "GET", flipLastKeyChar(good)},
+		{"no key, menu", "GET", "/phone?name=SEP001122334455"},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			before := f.snapshot()
+			r := f.do(local, c.method, c.path, nil)
+			root := parsePhoneXML(t, r)
+			if r.status != 403 || root.Name != "CiscoIPPhoneText" ||
+				!strings.Contains(root.child("Text").Text, "not valid") || !strings.Contains(root.child("Text").Text, "Groups tab") {
+				t.Errorf("%s %s: %d %s", c.method, c.path, r.status, r.body)
+			}
+			if after := f.snapshot(); !reflect.DeepEqual(after, before) {
+				t.Errorf("%s changed the store", c.path)
+			}
+		})
+	}
+	// HEAD never switches, even with the key.
+	before := f.snapshot()
+	if r := f.do(local, "HEAD", good, nil); r.status != 200 {
+		t.Errorf("HEAD: %d", r.status)
+	}
+	if after := f.snapshot(); !reflect.DeepEqual(after, before) {
+		t.Error("HEAD switched the group")
+	}
+	// The URL of the Groups tab switches, and the report names the phone
+	// as a phone.
+	if r := f.get(good); r.status != 200 || !strings.Contains(r.body, "now ON") {
+		t.Fatalf("the Groups tab's URL: %d %s", r.status, r.body)
+	}
+	if e := f.lastReport(); e.Username != "phone SEP001122334455" || e.Channel != routing.ChannelPhone {
+		t.Errorf("reported as %q on %s", e.Username, e.Channel)
+	}
+	// The Groups tab says what renewing does before it is done.
+	page := f.groupsTab.get("/groups")
+	if !strings.Contains(page.body, "changes <strong>every</strong> phone service URL") {
+		t.Errorf("the Groups tab does not warn before renewing:\n%s", page.body)
+	}
+	if r := f.groupsTab.post("/phone-service/renew", nil); r.status != 303 {
+		t.Fatalf("renew: %d %s", r.status, r.body)
+	}
+	before = f.snapshot()
+	if r := f.get(good); r.status != 403 {
+		t.Errorf("a URL given out before the renewal: %d", r.status)
+	}
+	if after := f.snapshot(); after.Groups[0].On != before.Groups[0].On {
+		t.Error("the old URL still switches")
+	}
+	renewed := f.phoneURL(g.ID, "SEP001122334455")
+	if renewed == good {
+		t.Fatal("the Groups tab shows the same URL after the renewal")
+	}
+	if r := f.get(renewed); r.status != 200 || !strings.Contains(r.body, "now OFF") {
+		t.Errorf("the renewed URL: %d %s", r.status, r.body)
+	}
+	// Only an administrator renews.
+	f.user("lead", "password-lead", routing.PrivGroups)
+	lead := f.signIn("lead", "password-lead")
+	if r := lead.post("/phone-service/renew", nil); r.status != 403 {
+		t.Errorf("renew by a user without Admin: %d", r.status)
+	}
+	if f.phoneURL(g.ID, "SEP001122334455") != renewed {
+		t.Error("a refused renewal changed the URLs")
+	}
+}
+
+// flipLastKeyChar changes the last character of the key= value.
+func flipLastKeyChar(u string) string {
+	i := strings.Index(u, "key=") + len("key=")
+	j := i + strings.IndexAny(u[i:], "&")
+	if j < i {
+		j = len(u)
+	}
+	c := byte('A')
+	if u[j-1] == 'A' {
+		c = 'B'
+	}
+	return u[:j-1] + string(c) + u[j:]
 }

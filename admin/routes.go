@@ -86,6 +86,7 @@ func (s *Server) routeTable() []route {
 		{pattern: "POST /groups/{id}/lines", access: signedIn, priv: routing.PrivGroups, page: s.lineAdd},
 		{pattern: "POST /groups/{id}/lines/{number}", access: signedIn, priv: routing.PrivGroups, page: s.lineRename},
 		{pattern: "POST /groups/{id}/lines/{number}/delete", access: signedIn, priv: routing.PrivGroups, page: s.lineDelete},
+		{pattern: "POST /phone-service/renew", access: signedIn, priv: routing.PrivAdmin, page: s.renewPhoneKey},
 		{pattern: "GET /holidays", access: signedIn, priv: routing.PrivGroups, page: s.holidaysPage},
 		{pattern: "POST /holidays", access: signedIn, priv: routing.PrivGroups, page: s.holidayAdd},
 		{pattern: "POST /holidays/{id}/delete", access: signedIn, priv: routing.PrivGroups, page: s.holidayDelete},

@@ -24,11 +24,35 @@ func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request, u *webUser) 
 		s.internal(w, r, u, err)
 		return
 	}
-	out := make([]groupRow, len(rows))
-	for i, row := range rows {
-		out[i] = groupRow{stateRow: row, PhoneURL: s.PhoneServiceURL(row.ID)}
+	secret, err := s.svc.PhoneSecret(r.Context())
+	if err != nil {
+		s.internal(w, r, u, err)
+		return
 	}
-	s.render(w, r, http.StatusOK, "groups", page{Title: "Groups", User: u, Data: out})
+	data := groupsData{MenuURL: s.phoneServiceURL(secret, 0), CanRenew: u.Privileges.Has(routing.PrivAdmin),
+		Groups: make([]groupRow, len(rows))}
+	for i, row := range rows {
+		data.Groups[i] = groupRow{stateRow: row, PhoneURL: s.phoneServiceURL(secret, row.ID)}
+	}
+	s.render(w, r, http.StatusOK, "groups", page{Title: "Groups", User: u, Data: data})
+}
+
+// groupsData is the Groups tab: the groups, the phone service URL of the
+// menu of all groups, and whether the user may renew the URLs' key.
+type groupsData struct {
+	Groups   []groupRow
+	MenuURL  string
+	CanRenew bool
+}
+
+// renewPhoneKey gives the phone service a new secret: every phone service
+// URL changes, and the old ones switch nothing any more.
+func (s *Server) renewPhoneKey(w http.ResponseWriter, r *http.Request, u *webUser) {
+	if err := s.svc.RenewPhoneSecret(r.Context(), u.actor(), routing.ChannelWeb); err != nil {
+		s.internal(w, r, u, err)
+		return
+	}
+	redirect(w, r, "/groups", "The phone service URLs are renewed. Give CUCM the new ones: the old URLs no longer switch anything.")
 }
 
 // groupForm is the data of the group form page.

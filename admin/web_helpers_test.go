@@ -1,14 +1,18 @@
 package admin_test
 
 import (
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonediversions/phonediversions/routing"
 )
 
 // browser is an HTTP client with cookies, as a browser signed in to the
@@ -99,4 +103,47 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+var phoneURLField = regexp.MustCompile(`id="url-(\d+|menu)" type="text" readonly value="([^"]*)"`)
+
+// phoneURLs reads the phone service URLs off the Groups tab as an
+// administrator sees them: by group id, and "menu" for the menu of all
+// groups. Each is the request URI to ask the test server with.
+func (f *fixture) phoneURLs() map[string]string {
+	f.t.Helper()
+	if f.groupsTab == nil {
+		f.user("urlreader", "password-urlreader", routing.PrivAdmin)
+		f.groupsTab = f.signIn("urlreader", "password-urlreader")
+	}
+	r := f.groupsTab.get("/groups")
+	if r.status != 200 {
+		f.t.Fatalf("Groups tab: %d", r.status)
+	}
+	out := map[string]string{}
+	for _, m := range phoneURLField.FindAllStringSubmatch(r.body, -1) {
+		raw := html.UnescapeString(m[2])
+		// CUCM replaces #DEVICENAME# before a phone asks: not a fragment.
+		u, err := url.Parse(strings.Replace(raw, "#DEVICENAME#", "DEVICENAME", 1))
+		if err != nil || u.Scheme != "http" || u.Host != "phones.example.net:8080" {
+			f.t.Fatalf("phone URL %q is not on the public URL: %v", raw, err)
+		}
+		out[m[1]] = strings.Replace(u.RequestURI(), "DEVICENAME", "#DEVICENAME#", 1)
+	}
+	return out
+}
+
+// phoneURL is the Groups tab's phone service URL of the group (0: the
+// menu), with CUCM's #DEVICENAME# replaced by device.
+func (f *fixture) phoneURL(groupID int64, device string) string {
+	f.t.Helper()
+	key := "menu"
+	if groupID != 0 {
+		key = strconv.FormatInt(groupID, 10)
+	}
+	u, ok := f.phoneURLs()[key]
+	if !ok {
+		f.t.Fatalf("the Groups tab shows no phone URL for %s", key)
+	}
+	return strings.Replace(u, "#DEVICENAME#", url.QueryEscape(device), 1)
 }

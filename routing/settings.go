@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"strings"
 	"time"
@@ -144,5 +145,50 @@ func (s *Service) DeleteAnnouncement(ctx context.Context, actor Actor, ch Channe
 		}
 		return s.report(tx, ReportEntry{Action: ActionAnnouncement, Status: StatusDeleted, Username: actor.Name,
 			Channel: ch, Detail: a.Name})
+	})
+}
+
+// phoneSecretName is the store's name of the phone service key's secret.
+const phoneSecretName = "phone"
+
+// phoneSecretLen is the length of the phone service secret in bytes.
+const phoneSecretLen = 32
+
+// PhoneSecret returns the secret under which phone service URLs are
+// signed, generating and storing it the first time: every node of a
+// store signs with the same one.
+func (s *Service) PhoneSecret(ctx context.Context) ([]byte, error) {
+	var secret []byte
+	err := s.view(ctx, func(tx Tx) error {
+		var err error
+		secret, err = tx.Secret(phoneSecretName)
+		return err
+	})
+	if ErrorCode(err) != ENOTFOUND {
+		return secret, err
+	}
+	err = s.store.Update(ctx, func(tx Tx) error {
+		// Another node (or request) may have made it meanwhile: keep theirs.
+		if secret, err = tx.Secret(phoneSecretName); ErrorCode(err) != ENOTFOUND {
+			return err
+		}
+		secret = make([]byte, phoneSecretLen)
+		_, _ = rand.Read(secret) // never fails (crypto/rand)
+		return tx.SetSecret(phoneSecretName, secret)
+	})
+	return secret, err
+}
+
+// RenewPhoneSecret replaces the phone service secret, so that every phone
+// service URL given out before stops working, and reports it.
+func (s *Service) RenewPhoneSecret(ctx context.Context, actor Actor, ch Channel) error {
+	secret := make([]byte, phoneSecretLen)
+	_, _ = rand.Read(secret)
+	return s.update(ctx, func(tx Tx) error {
+		if err := tx.SetSecret(phoneSecretName, secret); err != nil {
+			return err
+		}
+		return s.report(tx, ReportEntry{Action: ActionSettings, Status: StatusChanged, Username: actor.Name,
+			Channel: ch, Detail: "phone service URLs renewed: the URLs given out before no longer work"})
 	})
 }

@@ -60,6 +60,11 @@ type Tx interface {
 	// SaveSettings replaces the call-handler settings.
 	SaveSettings(s Settings) error
 
+	// Secret returns the secret called name (ENOTFOUND when there is none).
+	Secret(name string) ([]byte, error)
+	// SetSecret stores or replaces the secret called name.
+	SetSecret(name string, value []byte) error
+
 	// Announcement returns the announcement with the id.
 	Announcement(id int64) (Announcement, error)
 	// Announcements returns every announcement, newest first.

@@ -185,8 +185,12 @@ func (m *Main) Run(ctx context.Context) error {
 	httpAddr := ""
 	if m.HTTP != nil {
 		httpAddr = m.HTTPAddr.String()
+		phoneURL, err := m.HTTP.PhoneServiceURL(ctx, 0)
+		if err != nil {
+			return fmt.Errorf("phone service key: %w", err)
+		}
 		m.Log.Info().Str("url", m.HTTP.PublicURL("/", nil)).Str("rest", m.HTTP.PublicURL("/Rest/listGroups", nil)).
-			Str("phone_service", m.HTTP.PhoneServiceURL(0)).Msg("web page, REST API and phone service")
+			Str("phone_service", phoneURL).Msg("web page, REST API and phone service")
 	}
 	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.DatabasePath()).Str("http", httpAddr).
 		Str("rtp", fmt.Sprintf("%s:%d-%d", m.Config.RTPAddr, m.Config.RTPPortMin, m.Config.RTPPortMax)).

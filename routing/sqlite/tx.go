@@ -359,6 +359,22 @@ func (t *tx) SaveSettings(s routing.Settings) error {
 	return err
 }
 
+// Secrets.
+
+func (t *tx) Secret(name string) ([]byte, error) {
+	var v []byte
+	err := t.queryRow(`SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, routing.Errorf(routing.ENOTFOUND, "there is no secret %q", name)
+	}
+	return v, err
+}
+
+func (t *tx) SetSecret(name string, value []byte) error {
+	_, err := t.exec(`INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+	return err
+}
+
 // Announcements.
 
 const announcementColumns = `id, name, file_name, duration_ms, uploaded_by, uploaded_at`
