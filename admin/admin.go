@@ -143,7 +143,7 @@ func New(cfg Config, svc *routing.Service, ann Announcements, probes Probes, log
 	s.metrics = newMetrics(s)
 	mux := http.NewServeMux()
 	s.routes(mux)
-	s.handler = s.middleware(mux)
+	s.handler = s.middleware(restPrefixAnyCase(mux))
 	return s
 }
 

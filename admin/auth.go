@@ -70,6 +70,9 @@ func (s *Server) authorize(r *http.Request) (principal, error) {
 		return principal{name: addr.String(), privileges: routing.AllPrivileges}, nil
 	}
 	username, password, ok := r.BasicAuth()
+	// Scripts of the original product's era send Latin-1 credentials.
+	username, _ = textUTF8OrCP1252(username)
+	password, _ = textUTF8OrCP1252(password)
 	if !ok {
 		if r.Header.Get("Authorization") != "" {
 			return principal{}, deny(routing.EUNAUTHORIZED, "the Authorization header is not valid HTTP basic authentication")

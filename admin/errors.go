@@ -18,6 +18,8 @@ const (
 	ETOOLARGE = "too_large"
 	// ETOOMANY: too many failed sign-ins from the client's address.
 	ETOOMANY = "too_many_requests"
+	// EUNSUPPORTED: a request body of a type the API does not read.
+	EUNSUPPORTED = "unsupported_media_type"
 	// EUNAVAILABLE: the program is stopping.
 	EUNAVAILABLE = "unavailable"
 )
@@ -41,6 +43,8 @@ func httpStatus(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case ETOOMANY:
 		return http.StatusTooManyRequests
+	case EUNSUPPORTED:
+		return http.StatusUnsupportedMediaType
 	case EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	default:

@@ -85,13 +85,26 @@ func truncateRunes(s string, n int) string {
 	return s[:i]
 }
 
-// latin1ToUTF8 decodes ISO-8859-1 bytes: each byte is the character of the
-// same number.
-func latin1ToUTF8(s string) string {
+// cp1252High are the characters of Windows-1252's bytes 0x80 to 0x9F; the
+// five bytes it leaves undefined keep their C1 control, as browsers do.
+var cp1252High = [32]rune{
+	'€', 0x81, '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', 0x8D, 'Ž', 0x8F,
+	0x90, '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', 0x9D, 'ž', 'Ÿ',
+}
+
+// cp1252ToUTF8 decodes Windows-1252 bytes (ISO-8859-1 with printable
+// characters where it has C1 controls, such as € at 0x80).
+func cp1252ToUTF8(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) * 2)
 	for i := 0; i < len(s); i++ {
-		b.WriteRune(rune(s[i]))
+		c := s[i]
+		switch {
+		case c >= 0x80 && c <= 0x9F:
+			b.WriteRune(cp1252High[c-0x80])
+		default:
+			b.WriteRune(rune(c))
+		}
 	}
 	return b.String()
 }

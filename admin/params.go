@@ -1,6 +1,9 @@
 package admin
 
 import (
+	"encoding/json"
+	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -21,42 +24,98 @@ type params map[string]string
 // the body limit bounds the rest.
 const maxMultipartMemory = 1 << 20
 
-// readParams gathers the parameters. A form body declared ISO-8859-1
-// (charset=iso-8859-1, as scripts of the classic ASP era send) is decoded;
-// otherwise values must be UTF-8. Errors: EINVALID for an unreadable query
-// or body, a value that is not text, or a parameter given twice with
-// different values; ETOOLARGE for a body over the limit.
+// readParams gathers the parameters of the query string and of the body,
+// whatever the method (some clients send GET with a form body): a form
+// (application/x-www-form-urlencoded or multipart/form-data) or a JSON
+// object of plain values. Text that is not valid UTF-8 and declares no
+// charset is read as Windows-1252, as scripts of the original product's
+// era send it; a body declared windows-1252 or iso-8859-1 is decoded as
+// Windows-1252 (of which ISO-8859-1's printable characters are a part).
+// Errors: EINVALID for an unreadable query or body, a body declared UTF-8
+// that is not, a JSON value that is not plain, or a parameter given twice
+// with different values; EUNSUPPORTED for a body of another type;
+// ETOOLARGE for a body over the limit.
 func readParams(r *http.Request) (params, error) {
 	p := params{}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, routing.Errorf(routing.EINVALID, "the query string cannot be read: %s", queryErrorText(err))
 	}
-	if err := p.add(q, false); err != nil {
+	if err := p.add(q, textUTF8OrCP1252); err != nil {
 		return nil, err
 	}
-	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+	if !hasBody(r) {
 		return p, nil
 	}
 	ct, ctParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	latin1 := isLatin1(ctParams["charset"])
+	decode, err := charsetDecoder(ctParams["charset"])
+	if err != nil {
+		return nil, err
+	}
 	var form url.Values
 	switch ct {
 	case "application/x-www-form-urlencoded":
-		if err := r.ParseForm(); err != nil {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
 			return nil, bodyError(err)
 		}
-		form = r.PostForm
+		if form, err = url.ParseQuery(string(b)); err != nil {
+			return nil, routing.Errorf(routing.EINVALID, "the request body cannot be read as a form: %s", queryErrorText(err))
+		}
 	case "multipart/form-data":
 		if err := r.ParseMultipartForm(maxMultipartMemory); err != nil {
 			return nil, bodyError(err)
 		}
 		form = r.MultipartForm.Value
+	case "application/json":
+		if form, err = jsonParams(r); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, routing.Errorf(EUNSUPPORTED, "a request body must be a form (application/x-www-form-urlencoded or multipart/form-data) or JSON (application/json), not %q",
+			truncateRunes(strings.ToValidUTF8(r.Header.Get("Content-Type"), "?"), 60))
 	}
-	if err := p.add(form, latin1); err != nil {
+	if err := p.add(form, decode); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// hasBody reports whether the request carries a body.
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && (r.ContentLength > 0 || len(r.TransferEncoding) > 0)
+}
+
+// jsonParams reads a JSON object whose values are strings, numbers,
+// booleans or null (left out).
+func jsonParams(r *http.Request) (url.Values, error) {
+	dec := json.NewDecoder(r.Body)
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		if tooLarge(err) {
+			return nil, routing.Errorf(ETOOLARGE, "the request body is larger than allowed")
+		}
+		return nil, routing.Errorf(routing.EINVALID, "the request body is not a JSON object")
+	}
+	if dec.More() {
+		return nil, routing.Errorf(routing.EINVALID, "the request body holds more than one JSON value")
+	}
+	out := url.Values{}
+	for k, v := range obj {
+		switch v := v.(type) {
+		case nil:
+		case string:
+			out.Set(k, v)
+		case json.Number:
+			out.Set(k, v.String())
+		case bool:
+			out.Set(k, strconv.FormatBool(v))
+		default:
+			return nil, routing.FieldErrorf(routing.EINVALID, displayName(k), "%s must be a string, a number or true/false", displayName(k))
+		}
+	}
+	return out, nil
 }
 
 func bodyError(err error) error {
@@ -74,26 +133,52 @@ func queryErrorText(err error) string {
 	return "it is not URL-encoded"
 }
 
-func isLatin1(charset string) bool {
+// charsetDecoder returns how to read the text of a body that declares
+// charset (empty: none). Errors: EUNSUPPORTED for a charset the API does
+// not read.
+func charsetDecoder(charset string) (func(string) (string, error), error) {
 	switch strings.ToLower(charset) {
+	case "":
+		return textUTF8OrCP1252, nil
+	case "utf-8", "utf8", "us-ascii", "ascii":
+		return textUTF8, nil
 	case "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "windows-1252", "cp1252":
-		return true
+		return func(s string) (string, error) { return cp1252ToUTF8(s), nil }, nil
 	}
-	return false
+	return nil, routing.Errorf(EUNSUPPORTED, "the body's charset %q is not read: send UTF-8, or windows-1252", truncateRunes(strings.ToValidUTF8(charset, "?"), 30))
 }
 
-func (p params) add(v url.Values, latin1 bool) error {
+// textUTF8OrCP1252 keeps valid UTF-8 and reads anything else as
+// Windows-1252.
+func textUTF8OrCP1252(s string) (string, error) {
+	if utf8.ValidString(s) {
+		return s, nil
+	}
+	return cp1252ToUTF8(s), nil
+}
+
+// errNotUTF8 is what textUTF8 returns for text that is not UTF-8.
+var errNotUTF8 = errors.New("not UTF-8")
+
+// textUTF8 accepts valid UTF-8 only (the body declared it).
+func textUTF8(s string) (string, error) {
+	if utf8.ValidString(s) {
+		return s, nil
+	}
+	return "", errNotUTF8
+}
+
+// add takes the values, each name and value read by decode.
+func (p params) add(v url.Values, decode func(string) (string, error)) error {
 	for name, values := range v {
-		if latin1 {
-			name = latin1ToUTF8(name)
+		name, err := decode(name)
+		if err != nil {
+			return routing.Errorf(routing.EINVALID, "a parameter name is not UTF-8, which the body's charset declares")
 		}
 		key := strings.ToLower(name)
 		for _, val := range values {
-			if latin1 {
-				val = latin1ToUTF8(val)
-			}
-			if !utf8.ValidString(val) {
-				return routing.FieldErrorf(routing.EINVALID, displayName(name), "%s is not valid UTF-8 text; send UTF-8, or declare charset=iso-8859-1 on a form body", displayName(name))
+			if val, err = decode(val); err != nil {
+				return routing.FieldErrorf(routing.EINVALID, displayName(name), "%s is not UTF-8, which the body's charset declares", displayName(name))
 			}
 			if have, ok := p[key]; ok && have != val {
 				return routing.FieldErrorf(routing.EINVALID, displayName(name), "%s is given more than once with different values", displayName(name))

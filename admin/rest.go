@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,20 +59,42 @@ func (f restFunction) allowed() string {
 }
 
 // wantsJSON reports whether the client asked for JSON: format=json in the
-// query string, or application/json among its Accept types (and format
-// not xml).
+// query string, else an Accept header that prefers application/json by its
+// quality values to every type XML answers (application/xml, text/xml and
+// the wildcards), or ranks them equal and lists JSON first. Anything else
+// gets the XML the original product answered: "application/json;q=0.5,
+// application/xml" is XML, "application/json, text/plain, */*" JSON.
 func wantsJSON(r *http.Request) bool {
 	for k, v := range r.URL.Query() {
 		if strings.EqualFold(k, "format") && len(v) > 0 {
 			return strings.EqualFold(strings.TrimSpace(v[0]), "json")
 		}
 	}
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "application/json" {
-			return true
+	jsonQ, xmlQ := 0.0, 0.0
+	jsonAt, xmlAt := -1, -1
+	for i, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, ps, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := ps["q"]; ok {
+			if q, err = strconv.ParseFloat(v, 64); err != nil || q < 0 || q > 1 {
+				continue
+			}
+		}
+		switch mt {
+		case "application/json":
+			if q > jsonQ {
+				jsonQ, jsonAt = q, i
+			}
+		case "application/xml", "text/xml", "*/*", "application/*", "text/*":
+			if q > xmlQ {
+				xmlQ, xmlAt = q, i
+			}
 		}
 	}
-	return false
+	return jsonQ > 0 && (jsonQ > xmlQ || (jsonQ == xmlQ && jsonAt < xmlAt))
 }
 
 // restHandler answers /Rest/NAME and /Rest/NAME.asp with the functions.
@@ -98,6 +121,10 @@ func (s *Server) serveREST(fns []restFunction, w http.ResponseWriter, r *http.Re
 		}
 		envelope{request: request, errCode: envelopeCode(code), errParam: routing.ErrorField(err),
 			errMsg: errorText(err)}.write(w, httpStatus(code), asJSON)
+	}
+	if known && f.change && !sameOrigin(r) {
+		fail(routing.Errorf(routing.EFORBIDDEN, "%s came from a web page of another site (its browser said so in Origin or Sec-Fetch-Site) and changes nothing; scripts send neither header", f.name))
+		return
 	}
 	p, err := s.authorize(r)
 	ri.user = p.name

@@ -153,6 +153,25 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}
 }
 
+// restPrefixAnyCase sends /rest/…, /REST/… and every other spelling of the
+// REST prefix to /Rest/…: the original product's server ignored case in
+// paths, and scripts written for it spell the prefix as they please.
+func restPrefixAnyCase(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if len(p) > len("/Rest/") && strings.EqualFold(p[:len("/Rest/")], "/Rest/") && p[:len("/Rest/")] != "/Rest/" {
+			r2 := new(http.Request)
+			*r2 = *r
+			u := *r.URL
+			u.Path = "/Rest/" + p[len("/Rest/"):]
+			u.RawPath = ""
+			r2.URL = &u
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // serveStatic serves the page's style sheet, script and images, never a
 // listing of their folder.
 func (s *Server) serveStatic() http.HandlerFunc {
