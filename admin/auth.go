@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -79,25 +80,40 @@ func (s *Server) authorize(r *http.Request) (principal, error) {
 		}
 		return principal{}, deny(routing.EUNAUTHORIZED, "sign in with HTTP basic authentication")
 	}
-	if wait := s.limiter.retryAfter(addr); wait > 0 {
+	if wait := s.limiter.retryAfter(addr, username); wait > 0 {
 		return principal{}, &denial{err: routing.Errorf(ETOOMANY, "too many failed sign-ins from this address; try again in %s", wait.Round(time.Second)), retryAfter: wait}
 	}
-	u, err := s.creds.verify(r.Context(), s.svc, username, password)
-	switch routing.ErrorCode(err) {
-	case "":
-	case routing.EUNAUTHORIZED:
-		s.limiter.fail(addr)
-		s.log.Info().Str("client", addr.String()).Msg("failed sign-in")
-		return principal{}, deny(routing.EUNAUTHORIZED, "wrong username or password")
-	default:
+	u, err := s.creds.verify(r.Context(), s.svc, addr, username, password)
+	if err := s.countSignIn(r, username, err); err != nil {
+		if routing.ErrorCode(err) == routing.EUNAUTHORIZED {
+			return principal{}, deny(routing.EUNAUTHORIZED, "wrong username or password")
+		}
 		return principal{}, err
 	}
-	s.limiter.succeed(addr)
 	p := principal{name: u.Username, userID: u.ID, privileges: u.Privileges}
 	if !p.privileges.Has(routing.PrivREST) {
 		return p, deny(routing.EFORBIDDEN, "user %q does not have the REST privilege", u.Username)
 	}
 	return p, nil
+}
+
+// countSignIn counts the outcome of a password check for the limiter: a
+// wrong password, or a request dropped while it waited for its check,
+// counts as a failure of the address and username; a success clears that
+// username's count. It returns err.
+func (s *Server) countSignIn(r *http.Request, username string, err error) error {
+	addr := clientAddr(r)
+	switch {
+	case err == nil:
+		s.limiter.succeed(addr, username)
+	case routing.ErrorCode(err) == routing.EUNAUTHORIZED:
+		s.limiter.fail(addr, username)
+		s.log.Info().Str("client", addr.String()).Msg("failed sign-in")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		s.limiter.fail(addr, username)
+		s.log.Info().Str("client", addr.String()).Msg("sign-in dropped while it waited: counted as failed")
+	}
+	return err
 }
 
 // requirePrivilege returns EFORBIDDEN when p lacks priv.
@@ -130,8 +146,62 @@ type credentials struct {
 	slot   chan struct{}
 	budget tokenBucket
 
-	mu   sync.Mutex
-	good map[[sha256.Size]byte]goodCredential
+	mu      sync.Mutex
+	good    map[[sha256.Size]byte]goodCredential
+	clients map[netip.Prefix]*clientTurn
+}
+
+// clientTurn is one client's turn to have a password checked: a
+// semaphore of one, and how many requests hold or wait for it.
+type clientTurn struct {
+	sem  chan struct{}
+	refs int
+}
+
+// turnOf waits, within hashWait and ctx, until no other check of the
+// client is waiting or running, and returns the function that ends the
+// turn. Errors: ETOOMANY, or the context's.
+func (c *credentials) turnOf(ctx context.Context, client netip.Prefix) (func(), error) {
+	c.mu.Lock()
+	t := c.clients[client]
+	if t == nil {
+		t = &clientTurn{sem: make(chan struct{}, 1)}
+		c.clients[client] = t
+	}
+	t.refs++
+	c.mu.Unlock()
+	done := func() {
+		c.mu.Lock()
+		if t.refs--; t.refs == 0 {
+			delete(c.clients, client)
+		}
+		c.mu.Unlock()
+	}
+	timer := time.NewTimer(hashWait)
+	defer timer.Stop()
+	select {
+	case t.sem <- struct{}{}:
+		return func() { <-t.sem; done() }, nil
+	case <-timer.C:
+		done()
+		return nil, &denial{err: routing.Errorf(ETOOMANY, "too many sign-ins from this address at once; try again in a second"), retryAfter: time.Second}
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
+}
+
+// remembered returns the user of a pair checked within the last ttl whose
+// password has not changed since.
+func (c *credentials) remembered(ctx context.Context, auth Authenticator, key [sha256.Size]byte) (routing.User, bool) {
+	c.mu.Lock()
+	g, ok := c.good[key]
+	c.mu.Unlock()
+	if !ok || !c.now().Before(g.expires) {
+		return routing.User{}, false
+	}
+	u, err := auth.User(ctx, g.userID)
+	return u, err == nil && u.PasswordHash == g.hash
 }
 
 type goodCredential struct {
@@ -173,6 +243,13 @@ func (b *tokenBucket) reserve(now time.Time, max time.Duration) (time.Duration, 
 	return wait, true
 }
 
+// giveBack returns a reserved token that was not used.
+func (b *tokenBucket) giveBack() {
+	b.mu.Lock()
+	b.tokens = min(b.burst, b.tokens+1)
+	b.mu.Unlock()
+}
+
 // maxGoodCredentials bounds the remembered pairs.
 const maxGoodCredentials = 1000
 
@@ -181,7 +258,7 @@ func newCredentials(ttl time.Duration, now func() time.Time) *credentials {
 	_, _ = rand.Read(key) // never fails (crypto/rand)
 	return &credentials{key: key, ttl: ttl, now: now, slot: make(chan struct{}, 1),
 		budget: tokenBucket{rate: hashRate, burst: hashBurst, tokens: hashBurst, last: now()},
-		good:   map[[sha256.Size]byte]goodCredential{}}
+		good:   map[[sha256.Size]byte]goodCredential{}, clients: map[netip.Prefix]*clientTurn{}}
 }
 
 func (c *credentials) mac(username, password string) [sha256.Size]byte {
@@ -192,25 +269,36 @@ func (c *credentials) mac(username, password string) [sha256.Size]byte {
 	return out
 }
 
-// verify returns the user whose username and password these are.
-// Errors: EUNAUTHORIZED, or the context's error while waiting for its turn.
-func (c *credentials) verify(ctx context.Context, auth Authenticator, username, password string) (routing.User, error) {
+// verify returns the user whose username and password these are, for a
+// request from client. A client (an IPv4 address, an IPv6 /64) has one
+// check waiting for the budget at a time: its other requests wait behind
+// it, so one address cannot take more than its share of the checks while
+// others wait. Errors: EUNAUTHORIZED; ETOOMANY when no turn came within
+// hashWait; the context's error when the request was dropped while
+// waiting (the caller counts it as a failure of the client).
+func (c *credentials) verify(ctx context.Context, auth Authenticator, client netip.Addr, username, password string) (routing.User, error) {
 	key := c.mac(username, password)
-	c.mu.Lock()
-	g, ok := c.good[key]
-	c.mu.Unlock()
-	if ok && c.now().Before(g.expires) {
-		u, err := auth.User(ctx, g.userID)
-		if err == nil && u.PasswordHash == g.hash {
-			return u, nil
-		}
+	if u, ok := c.remembered(ctx, auth, key); ok {
+		return u, nil
+	}
+	release, err := c.turnOf(ctx, clientKey(client))
+	if err != nil {
+		return routing.User{}, err
+	}
+	defer release()
+	// The request this one waited behind may have proved the same pair.
+	if u, ok := c.remembered(ctx, auth, key); ok {
+		return u, nil
 	}
 	if wait, ok := c.budget.reserve(c.now(), hashWait); !ok {
 		return routing.User{}, &denial{err: routing.Errorf(ETOOMANY, "too many sign-ins at once; try again in a second"), retryAfter: time.Second}
 	} else if wait > 0 {
+		t := time.NewTimer(wait)
 		select {
-		case <-time.After(wait):
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
+			c.budget.giveBack()
 			return routing.User{}, ctx.Err()
 		}
 	}

@@ -2,12 +2,15 @@ package admin_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/phonediversions/phonediversions/routing"
 )
@@ -37,7 +40,7 @@ func TestRESTRefusesCrossSiteChanges(t *testing.T) {
 		{"Origin null (a sandboxed frame)", "127.0.0.1", "", []string{"Content-Type", "application/x-www-form-urlencoded", "Origin", "null"}, 403},
 		{"another port of the same host", "127.0.0.1", "", []string{"Content-Type", "application/x-www-form-urlencoded", "Origin", "http://127.0.0.1:1"}, 403},
 		{"basic credentials cached by a browser", "127.0.0.2", "", []string{"Content-Type", "application/x-www-form-urlencoded", "Origin", "http://evil.example",
-			"Authorization", basicAuth("script", "password-script")}, 403},
+			"Authorization", basic("script", "password-script")}, 403},
 	}
 	for _, c := range refused {
 		t.Run(c.name, func(t *testing.T) {
@@ -110,10 +113,97 @@ func (f *fixture) doRaw(c interface {
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-// basicAuth is the Authorization header of HTTP basic authentication.
-func basicAuth(username, password string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
-}
-
 // b64 is standard base64.
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestSignInLimitNotResetByAnotherUser is door 3: nine wrong admin
+// passwords followed by one valid sign-in of a user without the REST
+// privilege, three times over, never reached 429. A success clears only
+// its own username's count.
+func TestSignInLimitNotResetByAnotherUser(t *testing.T) {
+	f := newFixture(t)
+	f.user("boss", "right-boss-password", routing.PrivAdmin)
+	f.user("viewer", "viewer-password", 0)
+	attacker := client("127.0.0.2")
+	var statuses []int
+	for range 3 {
+		for range 9 {
+			statuses = append(statuses, f.do(attacker, "GET", "/Rest/listGroups", nil, "Authorization", basic("boss", "guess")).status)
+		}
+		if r := f.do(attacker, "GET", "/Rest/listGroups", nil, "Authorization", basic("viewer", "viewer-password")); r.status != 403 {
+			t.Fatalf("the valid sign-in without REST: %d", r.status)
+		}
+	}
+	// The limit is 10 failures of one username from one address.
+	for i, st := range statuses {
+		want := 401
+		if i >= 10 {
+			want = 429
+		}
+		if st != want {
+			t.Fatalf("guess %d: %d, want %d (all: %v)", i+1, st, want, statuses)
+		}
+	}
+	if r := f.do(attacker, "GET", "/Rest/listGroups", nil, "Authorization", basic("boss", "right-boss-password")); r.status != 429 {
+		t.Errorf("the right password of the guessed user from that address: %d, want 429", r.status)
+	}
+	if r := f.do(client("127.0.0.3"), "GET", "/Rest/listGroups", nil, "Authorization", basic("boss", "right-boss-password")); r.status != 200 {
+		t.Errorf("the guessed user from another address: %d, want 200", r.status)
+	}
+}
+
+// TestDroppedSignInsCountAndShareFairly is door 4: requests dropped 30 ms
+// into their wait used the whole password-check budget, were never
+// counted, and valid sign-ins from other addresses got 429. Now a dropped
+// wait counts as a failure of its address, and the address waits its
+// turn behind its own requests, so others get theirs.
+func TestDroppedSignInsCountAndShareFairly(t *testing.T) {
+	f := newFixture(t, func(f *fixture) { f.cfg.SignInFailures = 5 }) // 15 per address
+	f.user("boss", "right-boss-password", routing.PrivREST)
+	for i := range 3 {
+		f.user("user"+strconv.Itoa(i), "password-"+strconv.Itoa(i), routing.PrivREST)
+	}
+	var wg sync.WaitGroup
+	dropper := client("127.0.0.2")
+	dropper.Timeout = 30 * time.Millisecond
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range 20 {
+				req, _ := http.NewRequest("GET", f.base+"/Rest/listGroups", nil)
+				// A username each, so that only the address's count stops it.
+				req.Header.Set("Authorization", basic(fmt.Sprintf("guess-%d-%d", g, n), "guess"))
+				if resp, err := dropper.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	// Meanwhile valid sign-ins from three other addresses, one after the
+	// other, each a first sign-in (a hash to check).
+	for i := range 3 {
+		r := f.do(client("127.0.0.1"+strconv.Itoa(i+1)), "GET", "/Rest/listGroups", nil, "Authorization", basic("user"+strconv.Itoa(i), "password-"+strconv.Itoa(i)))
+		if r.status != 200 {
+			t.Errorf("valid sign-in from 127.0.0.1%d during the attack: %d %s", i+1, r.status, r.body)
+		}
+	}
+	wg.Wait()
+	// Every dropped wait was counted: the address is closed now, even to
+	// a valid password of another user. The server counts a drop when it
+	// sees the connection close; wait for that.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := f.do(client("127.0.0.2"), "GET", "/Rest/listGroups", nil, "Authorization", basic("user0", "password-0"))
+		if r.status == 429 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dropping address is still served: %d\n%s", r.status, f.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(f.logs.String(), "sign-in dropped while it waited") {
+		t.Error("no dropped sign-in was logged")
+	}
+}

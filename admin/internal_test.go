@@ -37,43 +37,69 @@ func TestFailureLimiter(t *testing.T) {
 	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
 	l := newFailureLimiter(3, time.Minute, func() time.Time { return now })
 	a := netip.MustParseAddr("192.0.2.7")
-	v6a, v6b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff")
 	for range 3 {
-		if l.retryAfter(a) != 0 {
+		if l.retryAfter(a, "admin") != 0 {
 			t.Fatal("refused before three failures")
 		}
-		l.fail(a)
+		l.fail(a, "admin")
 	}
-	if got := l.retryAfter(a); got != time.Minute {
+	if got := l.retryAfter(a, "admin"); got != time.Minute {
 		t.Fatalf("after three failures: wait %v, want 1m", got)
 	}
+	if got := l.retryAfter(a, "ADMIN"); got != time.Minute {
+		t.Errorf("the username in other case: wait %v, want 1m", got)
+	}
+	// Another username from the address is not refused yet, and its
+	// success does not clear admin's count.
+	if l.retryAfter(a, "tfarrow") != 0 {
+		t.Error("another username is refused after three failures of admin")
+	}
+	l.succeed(a, "tfarrow")
+	if l.retryAfter(a, "admin") == 0 {
+		t.Error("a success of another username cleared admin's failures")
+	}
 	now = now.Add(40 * time.Second)
-	if got := l.retryAfter(a); got != 20*time.Second {
+	if got := l.retryAfter(a, "admin"); got != 20*time.Second {
 		t.Fatalf("40 s later: wait %v", got)
 	}
 	now = now.Add(20 * time.Second)
-	if l.retryAfter(a) != 0 {
+	if l.retryAfter(a, "admin") != 0 {
 		t.Fatal("still refused after the window")
 	}
-	// An IPv6 /64 counts as one client.
-	l.fail(v6a)
-	l.fail(v6b)
-	l.fail(v6a)
-	if l.retryAfter(netip.MustParseAddr("2001:db8::1234")) == 0 {
-		t.Error("another address of the same /64 is not limited")
+	// The address as a whole: three times the limit over any usernames.
+	b := netip.MustParseAddr("192.0.2.8")
+	for i := range 9 {
+		if l.retryAfter(b, "user"+string(rune('a'+i))) != 0 {
+			t.Fatalf("refused after %d failures of different usernames", i)
+		}
+		l.fail(b, "user"+string(rune('a'+i)))
+		l.succeed(b, "someone-else")
 	}
-	if l.retryAfter(netip.MustParseAddr("2001:db8:0:1::1")) != 0 {
+	if l.retryAfter(b, "newcomer") == 0 {
+		t.Error("nine failures of nine usernames did not close the address")
+	}
+	// IPv6: each address has its own count; the /64 a larger one.
+	v6a := netip.MustParseAddr("2001:db8::1")
+	for range 3 {
+		l.fail(v6a, "admin")
+	}
+	if l.retryAfter(netip.MustParseAddr("2001:db8::2"), "admin") != 0 {
+		t.Error("another address of the same /64 is limited by one address's failures")
+	}
+	for i := range 27 {
+		l.fail(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(10 + i)}), "u")
+	}
+	if l.retryAfter(netip.MustParseAddr("2001:db8::ffff"), "x") == 0 {
+		t.Error("thirty failures over one /64 did not close it")
+	}
+	if l.retryAfter(netip.MustParseAddr("2001:db8:0:1::1"), "x") != 0 {
 		t.Error("another /64 is limited")
-	}
-	l.succeed(v6b)
-	if l.retryAfter(v6a) != 0 {
-		t.Error("a success did not clear the failures")
 	}
 	// The memory stays bounded under addresses without end.
 	for i := range 3 * maxTrackedAddrs {
-		l.fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		l.fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), "admin")
 	}
-	if n := len(l.byAddr); n > maxTrackedAddrs {
-		t.Errorf("%d addresses tracked, at most %d", n, maxTrackedAddrs)
+	if n := len(l.counts); n > maxTrackedAddrs {
+		t.Errorf("%d counts kept, at most %d", n, maxTrackedAddrs)
 	}
 }

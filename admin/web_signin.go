@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/phonediversions/phonediversions/routing"
 )
@@ -65,17 +66,15 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := clientAddr(r)
-	if wait := s.limiter.retryAfter(addr); wait > 0 {
+	if wait := s.limiter.retryAfter(addr, username); wait > 0 {
 		setDenialHeaders(w, &denial{err: routing.Errorf(ETOOMANY, "wait"), retryAfter: wait})
 		s.signInForm(w, r, http.StatusTooManyRequests, username, "Too many failed sign-ins from this computer. Try again in "+wait.Round(1e9).String()+".")
 		return
 	}
-	user, err := s.creds.verify(r.Context(), s.svc, username, r.PostFormValue("password"))
-	switch routing.ErrorCode(err) {
+	user, err := s.creds.verify(r.Context(), s.svc, addr, username, r.PostFormValue("password"))
+	switch err := s.countSignIn(r, username, err); routing.ErrorCode(err) {
 	case "":
 	case routing.EUNAUTHORIZED:
-		s.limiter.fail(addr)
-		s.log.Info().Str("client", addr.String()).Msg("failed sign-in")
 		s.signInForm(w, r, http.StatusUnauthorized, username, "Wrong username or password.")
 		return
 	case ETOOMANY:
@@ -83,10 +82,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.signInForm(w, r, http.StatusTooManyRequests, username, "Too many sign-ins at once. Try again in a second.")
 		return
 	default:
+		if r.Context().Err() != nil {
+			return // the browser left
+		}
 		s.internal(w, r, nil, err)
 		return
 	}
-	s.limiter.succeed(addr)
 	token, sess, err := s.svc.StartSession(r.Context(), user.ID)
 	if err != nil {
 		s.internal(w, r, nil, err)
@@ -129,9 +130,13 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, u *webUs
 		show(http.StatusUnprocessableEntity, map[string]string{"repeat": "The two new passwords differ."}, "")
 		return
 	}
-	if _, err := s.creds.verify(r.Context(), s.svc, u.Username, r.PostFormValue("current")); err != nil {
+	if wait := s.limiter.retryAfter(clientAddr(r), u.Username); wait > 0 {
+		show(http.StatusTooManyRequests, nil, "Too many wrong passwords. Try again in "+wait.Round(time.Second).String()+".")
+		return
+	}
+	_, err := s.creds.verify(r.Context(), s.svc, clientAddr(r), u.Username, r.PostFormValue("current"))
+	if err := s.countSignIn(r, u.Username, err); err != nil {
 		if routing.ErrorCode(err) == routing.EUNAUTHORIZED {
-			s.limiter.fail(clientAddr(r))
 			show(http.StatusUnprocessableEntity, map[string]string{"current": "This is not your current password."}, "")
 			return
 		}
