@@ -2,16 +2,20 @@ package admin_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/phonediversions/phonediversions/admin"
 	"github.com/phonediversions/phonediversions/routing"
 )
 
@@ -205,5 +209,130 @@ func TestDroppedSignInsCountAndShareFairly(t *testing.T) {
 	}
 	if !strings.Contains(f.logs.String(), "sign-in dropped while it waited") {
 		t.Error("no dropped sign-in was logged")
+	}
+}
+
+// TestSignInRedirectStaysOnThisServer is door 5: /signin?next=/%09/evil.example/
+// answered 303 Location: /\t/evil.example/, which a browser follows to
+// another host. Only a path of this server is followed after signing in.
+func TestSignInRedirectStaysOnThisServer(t *testing.T) {
+	f := newFixture(t)
+	f.user("lead", "password-lead", routing.PrivState)
+	cases := []struct{ next, want string }{
+		{"/\t/evil.example/", "/state"},
+		{"/\n/evil.example/", "/state"},
+		{"/\r\n/evil.example", "/state"},
+		{"/\\evil.example/", "/state"},
+		{"/x\\..\\\\evil.example", "/state"},
+		{"//evil.example/", "/state"},
+		{"///evil.example/", "/state"},
+		{"https://evil.example/", "/state"},
+		{"javascript:alert(1)", "/state"},
+		{"evil.example", "/state"},
+		{"/\x00/evil.example", "/state"},
+		{"/\u0085/evil.example", "/state"},
+		{"", "/state"},
+		{"/state?x=1#group-2", "/state?x=1#group-2"},
+		{"/groups/3/lines", "/groups/3/lines"},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%q", c.next), func(t *testing.T) {
+			b := f.browser("127.0.0.1")
+			form := b.get("/signin?next=" + url.QueryEscape(c.next))
+			if form.status != 200 {
+				t.Fatalf("sign-in form: %d", form.status)
+			}
+			r := b.send("POST", "/signin", url.Values{"username": {"lead"}, "password": {"password-lead"}, "csrf": {b.csrf}, "next": {c.next}})
+			if r.status != 303 || r.header.Get("Location") != c.want {
+				t.Errorf("next %q: %d Location %q, want %q", c.next, r.status, r.header.Get("Location"), c.want)
+			}
+			// The form carries next only as a path of this server.
+			if strings.Contains(form.body, "evil.example") {
+				t.Errorf("the sign-in form carries %q on", c.next)
+			}
+		})
+	}
+}
+
+// TestEventsFollowPrivileges is door 6: the change feed carried report
+// details to anyone signed in (a user without any privilege saw "newbie:
+// password set"). A follower receives an event only when its privileges
+// let it read the same thing elsewhere; the username and detail of a
+// change other than a switch only with the Reports privilege.
+func TestEventsFollowPrivileges(t *testing.T) {
+	f := newFixture(t)
+	// What each tab may read, written here from the tabs' rules. Calls
+	// are not changes: the feed carries none.
+	all := []routing.Action{routing.ActionDiversion, routing.ActionGroup, routing.ActionLine, routing.ActionUser, routing.ActionAnnouncement, routing.ActionSettings}
+	sees := map[routing.Privileges][]routing.Action{
+		0:                       nil,
+		routing.PrivState:       {routing.ActionGroup, routing.ActionDiversion, routing.ActionSettings},
+		routing.PrivGroups:      {routing.ActionGroup, routing.ActionLine, routing.ActionDiversion, routing.ActionSettings},
+		routing.PrivCallHandler: {routing.ActionSettings, routing.ActionAnnouncement},
+		routing.PrivReports:     all,
+		routing.PrivAdmin:       all,
+	}
+	streams := map[routing.Privileges]*stream{}
+	for p := range sees {
+		name := fmt.Sprintf("follower%d", p)
+		f.user(name, "password-"+name, routing.PrivREST|p)
+		streams[p] = f.follow(client("127.0.0.2"), "Authorization", basic(name, "password-"+name))
+	}
+	actor := routing.Actor{Name: "boss"}
+	g, err := f.svc.CreateGroup(ctx, actor, routing.ChannelWeb, routing.Group{Name: "Front Desk", Destination: "1022"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDo(t, func() error {
+		_, err := f.svc.AddLine(ctx, actor, routing.ChannelWeb, g.ID, "2001", "left")
+		return err
+	})
+	mustDo(t, func() error { _, err := f.svc.Toggle(ctx, g.ID, actor, routing.ChannelWeb); return err })
+	newbie := f.user("newbie", "first-password", 0)
+	mustDo(t, func() error { return f.svc.SetPassword(ctx, actor, routing.ChannelWeb, newbie.ID, "second-password") })
+	on := true
+	mustDo(t, func() error {
+		_, err := f.svc.UpdateSettings(ctx, actor, routing.ChannelWeb, routing.SettingsUpdate{ConnectToCalled: &on})
+		return err
+	})
+	mustDo(t, func() error {
+		_, err := f.svc.AddAnnouncement(ctx, actor, routing.ChannelWeb, routing.Announcement{Name: "Welcome", FileName: "w.wav", Duration: time.Second})
+		return err
+	})
+	last := strconv.FormatUint(f.svc.Events().Seq(), 10)
+	for p, want := range sees {
+		s := streams[p]
+		var got []routing.Action
+		for {
+			ev := s.next(t)
+			if ev.event == "change" {
+				var d admin.EventData
+				if err := json.Unmarshal([]byte(ev.data), &d); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Contains(got, routing.Action(d.Action)) {
+					got = append(got, routing.Action(d.Action))
+				}
+				if !p.Has(routing.PrivReports) && (strings.Contains(ev.data, "password") || (d.Action != "Diversion" && d.Username != "")) {
+					t.Errorf("privileges %v: a report detail in %s", p, ev.data)
+				}
+			}
+			if strings.HasSuffix(ev.id, "-"+last) {
+				break
+			}
+		}
+		slices.Sort(got)
+		want = slices.Clone(want)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("privileges %v: received %v, want %v", p, got, want)
+		}
+	}
+}
+
+func mustDo(t *testing.T, fn func() error) {
+	t.Helper()
+	if err := fn(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -41,7 +41,15 @@ type EventData struct {
 	Detail   string `json:"Detail,omitempty"`
 }
 
-func (s *Server) eventData(ev routing.Event) EventData {
+// eventData is the event as a follower with privs receives it: the
+// username and detail of a change other than a switch are the report's,
+// for those who may read the report.
+func (s *Server) eventData(ev routing.Event, privs routing.Privileges) EventData {
+	if !privs.Has(routing.PrivReports) && ev.Action != routing.ActionDiversion {
+		ev.Username, ev.Detail = "", ""
+	} else if !privs.Has(routing.PrivReports) {
+		ev.Detail = ""
+	}
 	d := EventData{Seq: ev.Seq, Time: ev.Time.In(s.cfg.Location).Format(time.RFC3339Nano),
 		Action: string(ev.Action), Status: string(ev.Status), GroupID: ev.GroupID, Group: ev.Group,
 		Receiver: ev.Receiver, Username: ev.Username, Channel: string(ev.Channel), Detail: ev.Detail}
@@ -49,6 +57,31 @@ func (s *Server) eventData(ev routing.Event) EventData {
 		d.State = routing.StateName(ev.Status == routing.StatusActivated)
 	}
 	return d
+}
+
+// eventVisible reports whether a follower with privs receives the event:
+// only what its privileges let it read elsewhere. Switches and changes of
+// groups reach the State and Groups tabs, lines the Groups tab, settings
+// (schedules, holidays, the call handler, the phone service key) the tabs
+// they change, announcements the Call Handler tab, users administrators,
+// and handled calls the Reports tab, which may read every entry.
+func eventVisible(privs routing.Privileges, ev routing.Event) bool {
+	if privs.Has(routing.PrivReports) {
+		return true
+	}
+	switch ev.Action {
+	case routing.ActionDiversion, routing.ActionGroup:
+		return privs.Has(routing.PrivState) || privs.Has(routing.PrivGroups)
+	case routing.ActionLine:
+		return privs.Has(routing.PrivGroups)
+	case routing.ActionSettings:
+		return privs.Has(routing.PrivState) || privs.Has(routing.PrivGroups) || privs.Has(routing.PrivCallHandler)
+	case routing.ActionAnnouncement:
+		return privs.Has(routing.PrivCallHandler)
+	case routing.ActionUser:
+		return privs.Has(routing.PrivAdmin)
+	}
+	return false // calls, and actions to come: the Reports tab's
 }
 
 // eventID is the SSE id of an event: this process's epoch and the
@@ -69,13 +102,16 @@ func (s *Server) lastSeen(r *http.Request) (uint64, bool) {
 }
 
 // webEvents is the change feed of the web page.
-func (s *Server) webEvents(w http.ResponseWriter, r *http.Request, _ *webUser) { s.serveEvents(w, r) }
+func (s *Server) webEvents(w http.ResponseWriter, r *http.Request, u *webUser) {
+	s.serveEvents(w, r, u.Privileges)
+}
 
-// serveEvents streams committed changes as server-sent events: "change"
-// events with EventData, and "resync" when the follower may have missed
-// some (it fell behind, or reconnected after events it did not see) and
-// must read the state again.
-func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+// serveEvents streams to a follower with privs the committed changes it
+// may see, as server-sent events: "change" events with EventData (of a
+// change it may not see, the id alone), and "resync" when the follower
+// may have missed some (it fell behind, or reconnected after events it did
+// not see) and must read the state again.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, privs routing.Privileges) {
 	rc := http.NewResponseController(w)
 	feed := s.svc.Events()
 	sub := feed.Subscribe(eventBuffer)
@@ -128,7 +164,15 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 				continue // published between subscribing and reading Seq
 			}
 			seen = ev.Seq
-			data, _ := json.Marshal(s.eventData(ev)) // plain strings and numbers
+			if !eventVisible(privs, ev) {
+				// The id alone: the follower's Last-Event-ID stays current
+				// (a reconnection needs no resync), and no event fires.
+				if !write("id: %s\n\n", s.eventID(ev.Seq)) {
+					return
+				}
+				continue
+			}
+			data, _ := json.Marshal(s.eventData(ev, privs)) // plain strings and numbers
 			if !write("id: %s\nevent: change\ndata: %s\n\n", s.eventID(ev.Seq), data) {
 				return
 			}

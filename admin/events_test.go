@@ -57,12 +57,12 @@ func (f *fixture) follow(c *http.Client, headers ...string) *stream {
 			switch {
 			case line == "":
 				if first {
-					first = false
 					close(ready)
 				}
-				if cur.event != "" {
-					s.events <- cur
+				if cur.event != "" || (cur.id != "" && !first) {
+					s.events <- cur // an id alone marks an event not shown
 				}
+				first = false
 				cur = sse{}
 			case strings.HasPrefix(line, "id: "):
 				cur.id = line[4:]

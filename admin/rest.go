@@ -158,7 +158,7 @@ func (s *Server) serveREST(fns []restFunction, w http.ResponseWriter, r *http.Re
 		asJSON = strings.EqualFold(v, "json")
 	}
 	if f.name == "events" {
-		s.serveEvents(w, r)
+		s.serveEvents(w, r, p.privileges)
 		return
 	}
 	a, err := f.call(s, r.Context(), p, in)

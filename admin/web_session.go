@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/phonediversions/phonediversions/routing"
 )
@@ -111,9 +112,22 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, token string, maxAge ti
 		SameSite: http.SameSiteLaxMode, MaxAge: int(maxAge.Seconds())})
 }
 
-// localPath returns next when it is a path on this server, else "/".
+// localPath returns next when it is a path of this server, else "/": it
+// starts with a single "/", holds no control character or backslash
+// anywhere (browsers drop tabs and newlines from a URL and read "\" as
+// "/", which turns "/\t/evil.example/" into another host), and parses as
+// a URL with neither scheme nor host.
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for _, c := range next {
+		if c < 0x20 || c == 0x7f || c == '\\' || unicode.IsControl(c) {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
 		return "/"
 	}
 	return next
