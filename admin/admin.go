@@ -219,6 +219,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.TLS != nil {
+			// Browsers that reached the product over HTTPS keep to it.
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {

@@ -103,3 +103,29 @@ func TestFailureLimiter(t *testing.T) {
 		t.Errorf("%d counts kept, at most %d", n, maxTrackedAddrs)
 	}
 }
+
+// TestCSVCellsAreNotComputed: a cell a spreadsheet would compute gets a
+// quote before it; plain numbers, with their sign, stay as they are.
+func TestCSVCellsAreNotComputed(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"Front Desk", "Front Desk"},
+		{"+41 44 555 12 34", "+41 44 555 12 34"},
+		{"+41445551234", "+41445551234"},
+		{"-3", "-3"},
+		{"=1+1", "'=1+1"},
+		{"@SUM(A1)", "'@SUM(A1)"},
+		{"+1*2", "'+1*2"},
+		{"-2+3", "'-2+3"},
+		{"+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"},
+		{"+", "'+"},
+		{"- ", "'- "},
+		{"\tx", "'\tx"},
+		{"\rx", "'\rx"},
+		{"*31#", "*31#"},
+	} {
+		if got := csvCell(c.in); got != c.want {
+			t.Errorf("csvCell(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -162,5 +163,75 @@ func TestShutdownBeforeServe(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", l.Addr().String(), time.Second); err == nil {
 		c.Close()
 		t.Error("the listener still accepts connections")
+	}
+}
+
+// TestTLSCookiesAndHSTS is door 8's TLS part: over HTTPS every cookie the
+// web page sets is Secure, the flash message's too, and answers tell the
+// browser to keep to HTTPS.
+func TestTLSCookiesAndHSTS(t *testing.T) {
+	ts := httptest.NewTLSServer(http.NotFoundHandler())
+	cert, c := ts.TLS.Certificates[0], ts.Client()
+	ts.Close()
+	f := newFixture(t)
+	f.user("lead", "password-lead", routing.PrivState)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := admin.New(f.cfg, f.svc, f.prompts, admin.Probes{}, zerolog.Nop())
+	go srv.Serve(l, &tls.Config{Certificates: []tls.Certificate{cert}})
+	defer srv.Shutdown(ctx)
+	base := "https://" + l.Addr().String()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cookies := map[string]*http.Cookie{}
+	send := func(method, path string, form url.Values) *http.Response {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequest(method, base+path, body)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", base)
+		}
+		for _, ck := range cookies {
+			req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("Strict-Transport-Security") == "" {
+			t.Errorf("%s %s over TLS without Strict-Transport-Security", method, path)
+		}
+		for _, ck := range resp.Cookies() {
+			if !ck.Secure {
+				t.Errorf("%s %s: cookie %s is not Secure", method, path, ck.Name)
+			}
+			cookies[ck.Name] = ck
+		}
+		return resp
+	}
+	send("GET", "/signin", nil)
+	token := cookies["pd_signin"]
+	if token == nil {
+		t.Fatal("no sign-in cookie")
+	}
+	if r := send("POST", "/signin", url.Values{"username": {"lead"}, "password": {"password-lead"}, "csrf": {token.Value}}); r.StatusCode != 303 {
+		t.Fatalf("sign-in over TLS: %d", r.StatusCode)
+	}
+	sess, _, err := f.svc.SessionUser(ctx, cookies["pd_session"].Value, routing.SessionLimits{Idle: time.Hour, Max: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(cookies, "pd_flash")
+	if r := send("POST", "/signout", url.Values{"csrf": {sess.CSRF}}); r.StatusCode != 303 {
+		t.Fatalf("sign-out over TLS: %d", r.StatusCode)
+	}
+	if cookies["pd_flash"] == nil {
+		t.Error("the sign-out set no flash message")
 	}
 }

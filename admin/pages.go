@@ -156,9 +156,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 const flashCookie = "pd_flash"
 
 // setFlash keeps a message for the next page the browser gets.
-func setFlash(w http.ResponseWriter, msg string) {
+func setFlash(w http.ResponseWriter, r *http.Request, msg string) {
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: "/", MaxAge: 60,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 }
 
 // takeFlash returns the message kept for this page and forgets it.
@@ -167,7 +167,7 @@ func takeFlash(w http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		return ""
 	}
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	msg, _ := url.QueryUnescape(c.Value)
 	return truncateRunes(strings.ToValidUTF8(msg, ""), 300)
 }
@@ -176,7 +176,7 @@ func takeFlash(w http.ResponseWriter, r *http.Request) string {
 // page to show (POST-redirect-GET).
 func redirect(w http.ResponseWriter, r *http.Request, to, msg string) {
 	if msg != "" {
-		setFlash(w, msg)
+		setFlash(w, r, msg)
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }

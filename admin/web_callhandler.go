@@ -144,6 +144,19 @@ func (s *Server) announcementUpload(w http.ResponseWriter, r *http.Request, u *w
 		refuse(http.StatusBadRequest, "file", "Choose a WAV file to upload.")
 		return
 	}
+	if want, check := uploadToken(r); check {
+		// The form's first field is its token (the page puts it first;
+		// browsers send the fields in the page's order).
+		part, err := mr.NextPart()
+		var got []byte
+		if err == nil && part.FormName() == "csrf" {
+			got, _ = io.ReadAll(io.LimitReader(part, 256))
+		}
+		if !tokenEqual(string(got), want) {
+			s.errorPage(w, r, u, http.StatusForbidden, "The form has expired or did not come from this site. Reload the page and try again; nothing was changed.")
+			return
+		}
+	}
 	var name string
 	var a routing.Announcement
 	for {
@@ -194,7 +207,7 @@ func (s *Server) announcementUpload(w http.ResponseWriter, r *http.Request, u *w
 		}
 		msg := fmt.Sprintf("Announcement %s (%s) is uploaded. Choose it below to make it active.", a.Name, a.Duration.Round(100*time.Millisecond))
 		if wantsJSONAnswer(r) {
-			setFlash(w, msg)
+			setFlash(w, r, msg)
 			writeJSON(w, http.StatusOK, map[string]any{"id": id, "message": msg})
 			return
 		}

@@ -174,11 +174,29 @@ func csvCell(v string) string {
 	case '=', '@', '\t', '\r':
 		return "'" + v
 	case '+', '-':
-		if _, err := routing.NormalizeNumber("", v); err != nil {
+		// A plain number ("+41 44 555 12 34", "-3") stays; anything else
+		// ("+1*2", "-2+3", "+cmd|...") would be computed.
+		if !plainSignedNumber(v) {
 			return "'" + v
 		}
 	}
 	return v
+}
+
+// plainSignedNumber reports whether v is a sign followed by digits and
+// spaces only, with at least one digit.
+func plainSignedNumber(v string) bool {
+	digits := 0
+	for _, c := range v[1:] {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == ' ':
+		default:
+			return false
+		}
+	}
+	return digits > 0
 }
 
 // reportsExport streams every entry of the filter as CSV, one at a time:

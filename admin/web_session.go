@@ -1,9 +1,9 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -56,15 +56,29 @@ func sameOrigin(r *http.Request) bool {
 func csrfOK(r *http.Request, want string) bool {
 	got := r.Header.Get("X-CSRF-Token")
 	if got == "" {
-		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
-			// An upload streams: its form is not read before the handler,
-			// so its token comes in the URL.
-			got = r.URL.Query().Get("csrf")
-		} else {
-			got = r.PostFormValue("csrf")
-		}
+		got = r.PostFormValue("csrf")
 	}
+	return tokenEqual(got, want)
+}
+
+// tokenEqual compares a token in constant time; an empty want matches
+// nothing.
+func tokenEqual(got, want string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// csrfFirstField is the context key of the token an upload must carry as
+// its form's first field: an upload streams, so its form is not read
+// before the handler, and the token stays out of the URL (and so out of
+// logs, history and Referer).
+type csrfFirstField struct{}
+
+// uploadToken returns the token the upload's first field must carry, and
+// whether the handler must check it (false: the X-CSRF-Token header was
+// checked already).
+func uploadToken(r *http.Request) (string, bool) {
+	want, ok := r.Context().Value(csrfFirstField{}).(string)
+	return want, ok
 }
 
 // webHandler is a page handler for a signed-in user.
@@ -97,7 +111,9 @@ func (s *Server) web(priv routing.Privileges, h webHandler) http.HandlerFunc {
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if !sameOrigin(r) || !csrfOK(r, u.session.CSRF) {
+			if isUpload(r) && r.Header.Get("X-CSRF-Token") == "" && sameOrigin(r) {
+				r = r.WithContext(context.WithValue(r.Context(), csrfFirstField{}, u.session.CSRF))
+			} else if !sameOrigin(r) || !csrfOK(r, u.session.CSRF) {
 				s.errorPage(w, r, u, http.StatusForbidden, "The form has expired or did not come from this site. Reload the page and try again; nothing was changed.")
 				return
 			}

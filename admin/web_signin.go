@@ -94,7 +94,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setSessionCookie(w, token, s.cfg.Sessions.Max)
-	http.SetCookie(w, &http.Cookie{Name: signInCookie, Path: "/signin", MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: signInCookie, Path: "/signin", MaxAge: -1, HttpOnly: true, Secure: s.tls.Load(), SameSite: http.SameSiteStrictMode})
 	info(r).user = user.Username
 	next := localPath(r.PostFormValue("next"))
 	if next == "/" {
