@@ -59,6 +59,9 @@ type Config struct {
 	Sessions routing.SessionLimits
 	// MaxUploadBytes bounds an announcement file (default 50 MiB).
 	MaxUploadBytes int64
+	// MaxDecodes bounds the uploads converted at once (default 2); others
+	// are refused with 503 and Retry-After.
+	MaxDecodes int
 	// Now is the clock (tests set one).
 	Now func() time.Time
 }
@@ -89,6 +92,8 @@ type Server struct {
 	// epoch tells this process's event ids from an earlier one's.
 	epoch    string
 	draining atomic.Bool
+	// decodes holds a token for each upload being converted.
+	decodes  chan struct{}
 	stop     chan struct{} // closed when shutdown begins: streams end
 	stopOnce sync.Once
 
@@ -123,6 +128,9 @@ func New(cfg Config, svc *routing.Service, ann Announcements, probes Probes, log
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = 50 << 20
 	}
+	if cfg.MaxDecodes <= 0 {
+		cfg.MaxDecodes = 2
+	}
 	if cfg.SignInFailures <= 0 {
 		cfg.SignInFailures = 10
 	}
@@ -139,7 +147,7 @@ func New(cfg Config, svc *routing.Service, ann Announcements, probes Probes, log
 	s := &Server{cfg: cfg, svc: svc, ann: ann, probes: probes, log: log, tmpl: tmpl,
 		limiter: newFailureLimiter(cfg.SignInFailures, cfg.SignInWindow, cfg.Now),
 		creds:   newCredentials(5*time.Minute, cfg.Now),
-		epoch:   newEpoch(), stop: make(chan struct{})}
+		epoch:   newEpoch(), stop: make(chan struct{}), decodes: make(chan struct{}, cfg.MaxDecodes)}
 	s.metrics = newMetrics(s)
 	mux := http.NewServeMux()
 	s.routes(mux)

@@ -83,6 +83,7 @@ type metrics struct {
 
 	switches, calls, outcomes, rejected, active, streams *prometheus.Desc
 	rtp, lateness, relay                                 *prometheus.Desc
+	decodes, stored, storedMax                           *prometheus.Desc
 }
 
 func newMetrics(s *Server) *metrics {
@@ -92,15 +93,18 @@ func newMetrics(s *Server) *metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "phonediversions_http_request_duration_seconds",
 			Help: "Time to answer HTTP requests, by route.", Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}},
 			[]string{"route"}),
-		switches: prometheus.NewDesc("phonediversions_switches_total", "Diversion switches, by channel.", []string{"channel"}, nil),
-		calls:    prometheus.NewDesc("phonediversions_calls_total", "Calls started (INVITEs accepted for handling).", nil, nil),
-		outcomes: prometheus.NewDesc("phonediversions_calls_ended_total", "Calls ended, by the outcome the report records.", []string{"outcome"}, nil),
-		rejected: prometheus.NewDesc("phonediversions_calls_rejected_total", "INVITEs refused (403, 404, 482, 503, ...).", nil, nil),
-		active:   prometheus.NewDesc("phonediversions_active_calls", "Calls in progress.", nil, nil),
-		streams:  prometheus.NewDesc("phonediversions_announcement_streams", "Announcement and tone streams playing.", nil, nil),
-		rtp:      prometheus.NewDesc("phonediversions_rtp_packets_total", "RTP packets, by kind: sent, received, late (sent more than 5 ms after their deadline), skipped (frames skipped to catch up), dropped (malformed or from a stray source).", []string{"kind"}, nil),
-		lateness: prometheus.NewDesc("phonediversions_rtp_lateness_seconds", "Send time of announcement packets after their deadline.", nil, nil),
-		relay:    prometheus.NewDesc("phonediversions_relay_delay_seconds", "Time from reading a relayed RTP packet to writing it on the other leg.", nil, nil),
+		switches:  prometheus.NewDesc("phonediversions_switches_total", "Diversion switches, by channel.", []string{"channel"}, nil),
+		calls:     prometheus.NewDesc("phonediversions_calls_total", "Calls started (INVITEs accepted for handling).", nil, nil),
+		outcomes:  prometheus.NewDesc("phonediversions_calls_ended_total", "Calls ended, by the outcome the report records.", []string{"outcome"}, nil),
+		rejected:  prometheus.NewDesc("phonediversions_calls_rejected_total", "INVITEs refused (403, 404, 482, 503, ...).", nil, nil),
+		active:    prometheus.NewDesc("phonediversions_active_calls", "Calls in progress.", nil, nil),
+		streams:   prometheus.NewDesc("phonediversions_announcement_streams", "Announcement and tone streams playing.", nil, nil),
+		rtp:       prometheus.NewDesc("phonediversions_rtp_packets_total", "RTP packets, by kind: sent, received, late (sent more than 5 ms after their deadline), skipped (frames skipped to catch up), dropped (malformed or from a stray source).", []string{"kind"}, nil),
+		lateness:  prometheus.NewDesc("phonediversions_rtp_lateness_seconds", "Send time of announcement packets after their deadline.", nil, nil),
+		relay:     prometheus.NewDesc("phonediversions_relay_delay_seconds", "Time from reading a relayed RTP packet to writing it on the other leg.", nil, nil),
+		decodes:   prometheus.NewDesc("phonediversions_announcement_uploads_converting", "Announcement uploads being converted now.", nil, nil),
+		stored:    prometheus.NewDesc("phonediversions_announcements_stored_bytes", "Bytes the stored announcements take.", nil, nil),
+		storedMax: prometheus.NewDesc("phonediversions_announcements_stored_max_bytes", "Bytes the stored announcements may take (announcement_max_total; 0: no bound).", nil, nil),
 	}
 	m.reg.MustRegister(m.requests, m.duration, m,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -115,7 +119,8 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.switches, m.calls, m.outcomes, m.rejected, m.active, m.streams, m.rtp, m.lateness, m.relay} {
+	for _, d := range []*prometheus.Desc{m.switches, m.calls, m.outcomes, m.rejected, m.active, m.streams, m.rtp, m.lateness, m.relay,
+		m.decodes, m.stored, m.storedMax} {
 		ch <- d
 	}
 }
@@ -126,6 +131,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for c, n := range m.s.svc.SwitchCounts() {
 		ch <- prometheus.MustNewConstMetric(m.switches, prometheus.CounterValue, float64(n), string(c))
 	}
+	ch <- prometheus.MustNewConstMetric(m.decodes, prometheus.GaugeValue, float64(len(m.s.decodes)))
+	used, most := m.s.ann.Stored()
+	ch <- prometheus.MustNewConstMetric(m.stored, prometheus.GaugeValue, float64(used))
+	ch <- prometheus.MustNewConstMetric(m.storedMax, prometheus.GaugeValue, float64(most))
 	if m.s.probes.Telephony == nil {
 		return
 	}

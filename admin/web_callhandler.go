@@ -121,6 +121,10 @@ func isUpload(r *http.Request) bool {
 	return r.Method == http.MethodPost && r.URL.Path == "/announcements"
 }
 
+// uploadRetrySeconds is the Retry-After of an upload refused while others
+// are converted.
+const uploadRetrySeconds = 5
+
 // maxNameField bounds the announcement name read from the upload.
 const maxNameField = 1 << 10
 
@@ -156,6 +160,16 @@ func (s *Server) announcementUpload(w http.ResponseWriter, r *http.Request, u *w
 			s.errorPage(w, r, u, http.StatusForbidden, "The form has expired or did not come from this site. Reload the page and try again; nothing was changed.")
 			return
 		}
+	}
+	// Converting an announcement takes a core for seconds: a few at a time,
+	// so that calls in progress keep theirs.
+	select {
+	case s.decodes <- struct{}{}:
+		defer func() { <-s.decodes }()
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(uploadRetrySeconds))
+		refuse(http.StatusServiceUnavailable, "file", fmt.Sprintf("%d announcements are being converted; upload this one again in a few seconds.", cap(s.decodes)))
+		return
 	}
 	var name string
 	var a routing.Announcement
@@ -313,4 +327,5 @@ type Announcements interface {
 	Get(id int64) (*prompts.Prompt, error)
 	Builtin() *prompts.Prompt
 	Remove(id int64) error
+	Stored() (used, most int64)
 }

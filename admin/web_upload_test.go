@@ -2,13 +2,17 @@ package admin_test
 
 import (
 	"bytes"
+	"io"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
 )
 
@@ -101,4 +105,99 @@ func TestAnnouncementUploadPage(t *testing.T) {
 	if r.status != 200 || !strings.Contains(r.body, `"message"`) {
 		t.Fatalf("upload from the script: %d %s", r.status, r.body)
 	}
+}
+
+// TestUploadsAreBounded is door 7: uploads had no bound on how many were
+// converted at once nor on what they stored in all. Two are converted at
+// a time and the next is refused with 503 and Retry-After; an upload past
+// announcement_max_total is refused with how much is used. Neither
+// stores anything.
+func TestUploadsAreBounded(t *testing.T) {
+	f := newFixture(t, func(f *fixture) {
+		var err error
+		lim := prompts.DefaultLimits
+		lim.MaxTotal = 3 * (12 + 2*8000) // three one-second announcements
+		if f.prompts, err = prompts.Open(t.TempDir(), lim); err != nil {
+			t.Fatal(err)
+		}
+	})
+	f.user("boss", "boss-password", routing.PrivCallHandler)
+	f.group("Front Desk", "1022", "")
+	b := f.signIn("boss", "boss-password")
+	second := sineWAV(16000, 16000) // one second
+	// Two uploads whose files are still on their way hold both turns.
+	var finish []func() response
+	for range 2 {
+		pr, pw := io.Pipe()
+		t.Cleanup(func() { pw.Close() })
+		var head bytes.Buffer
+		mw := multipart.NewWriter(&head)
+		mw.WriteField("csrf", b.csrf)
+		mw.CreateFormFile("file", "slow.wav")
+		req, _ := http.NewRequest("POST", f.base+"/announcements", pr)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Origin", f.base)
+		result := make(chan response, 1)
+		go func() { result <- b.do(req) }()
+		pw.Write(head.Bytes())
+		pw.Write(second[:1000])
+		finish = append(finish, func() response {
+			pw.Write(second[1000:])
+			pw.Write([]byte("\r\n--" + mw.Boundary() + "--\r\n"))
+			pw.Close()
+			return <-result
+		})
+	}
+	waitMetric(t, f, "phonediversions_announcement_uploads_converting 2")
+	before := f.snapshot()
+	r := b.upload("Third", "third.wav", second, "Accept", "application/json", "X-CSRF-Token", b.csrf)
+	if r.status != 503 || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "being converted") {
+		t.Errorf("a third upload at once: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if after := f.snapshot(); !reflect.DeepEqual(after, before) {
+		t.Error("the refused upload stored something")
+	}
+	for i, fin := range finish {
+		if r := fin(); r.status != http.StatusSeeOther {
+			t.Errorf("held upload %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	// The third fits; a fourth passes announcement_max_total.
+	if r := b.upload("Third", "third.wav", second); r.status != http.StatusSeeOther {
+		t.Fatalf("the third after the others: %d %s", r.status, r.body)
+	}
+	before = f.snapshot()
+	r = b.upload("Fourth", "fourth.wav", second)
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "delete announcements no longer used") {
+		t.Errorf("past the total: %d %s", r.status, r.body)
+	}
+	if after := f.snapshot(); !reflect.DeepEqual(after, before) {
+		t.Error("the upload past the total stored something")
+	}
+}
+
+// waitMetric waits until /metrics shows the line.
+func waitMetric(t *testing.T, f *fixture, line string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if r := f.get("/metrics"); strings.Contains(r.body, "\n"+line+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never showed %q", line)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sineWAV is a 16-bit mono WAV file of a 440 Hz tone.
+func sineWAV(rate, frames int) []byte {
+	pcm := make([]int16, frames)
+	for i := range pcm {
+		pcm[i] = int16(8000 * math.Sin(2*math.Pi*440*float64(i)/float64(rate)))
+	}
+	var buf bytes.Buffer
+	prompts.WriteWAV(&buf, rate, pcm)
+	return buf.Bytes()
 }

@@ -11,6 +11,7 @@ const (
 	ETOOLONG     = "too_long"
 	ETOOLARGE    = "too_large"
 	ENOTFOUND    = "not_found"
+	ENOSPACE     = "no_space"
 )
 
 // Error is a refusal of an announcement file, or a missing announcement.

@@ -38,6 +38,8 @@ type Library struct {
 
 	mu    sync.RWMutex
 	cache map[int64]*Prompt
+	// stored is the size of the stored files, and of those being stored.
+	stored int64
 }
 
 // Open returns the library in dir, creating the folder when missing.
@@ -55,7 +57,47 @@ func Open(dir string, lim Limits) (*Library, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prompts: built-in announcement: %w", err)
 	}
-	return &Library{dir: dir, limits: lim, builtin: Encode(a), cache: map[int64]*Prompt{}}, nil
+	l := &Library{dir: dir, limits: lim, builtin: Encode(a), cache: map[int64]*Prompt{}}
+	files, err := filepath.Glob(filepath.Join(dir, "*.g711"))
+	if err != nil {
+		return nil, fmt.Errorf("prompts: %w", err)
+	}
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			l.stored += fi.Size()
+		}
+	}
+	return l, nil
+}
+
+// storedSize is the size of a prompt's stored file.
+func storedSize(p *Prompt) int64 { return int64(len(fileMagic) + 4 + len(p.ulaw) + len(p.alaw)) }
+
+// Stored returns the bytes the stored announcements take, and the most
+// they may (0: no bound).
+func (l *Library) Stored() (int64, int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.stored, l.limits.MaxTotal
+}
+
+// reserve takes room for a file of size bytes. Errors: ENOSPACE.
+func (l *Library) reserve(size int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if max := l.limits.MaxTotal; max > 0 && l.stored+size > max {
+		return errorf(ENOSPACE, "the stored announcements take %s of the %s allowed, and this one needs %s more; delete announcements no longer used first",
+			sizeText(l.stored), sizeText(max), sizeText(size))
+	}
+	l.stored += size
+	return nil
+}
+
+// release gives back room reserved for a file not stored.
+func (l *Library) release(size int64) {
+	l.mu.Lock()
+	l.stored -= size
+	l.mu.Unlock()
 }
 
 // Builtin returns the built-in default announcement.
@@ -66,29 +108,68 @@ func (l *Library) path(id int64) string {
 }
 
 // Decode reads and checks a WAV file and encodes it, without storing it.
-// Errors: see ReadWAV.
+// It streams: besides the 8 kHz result it holds a block of the file and
+// the resampling filter's window, whatever the file's length. Errors: see
+// ReadWAV.
 func (l *Library) Decode(r io.Reader) (*Prompt, error) {
-	a, err := ReadWAV(r, l.limits)
-	if err != nil {
-		return nil, err
-	}
-	if a.Duration() < audio.FrameDuration {
-		return nil, errorf(ENODATA, "the announcement is shorter than 20 ms")
-	}
-	return Encode(a), nil
+	var p *Prompt
+	err := scanWAV(r, l.limits, func(f wavFormat, size int64, read func([]byte) error) error {
+		frames := int(size / int64(f.blockAlign))
+		enc := newEncoder(int(int64(frames) * rate / int64(f.rate)))
+		rs := newResampler(f.rate, rate, frames, enc.put)
+		block := make([]byte, decodeBlockFrames*f.blockAlign)
+		samples := make([]float32, decodeBlockFrames)
+		for left := frames; left > 0; {
+			k := min(left, decodeBlockFrames)
+			if err := read(block[:k*f.blockAlign]); err != nil {
+				return err
+			}
+			decodeInto(samples[:k], block[:k*f.blockAlign], f)
+			rs.write(samples[:k])
+			left -= k
+		}
+		if rest := int(size) - frames*f.blockAlign; rest > 0 {
+			if err := read(block[:rest]); err != nil { // a part of a frame
+				return err
+			}
+		}
+		if frames == 0 {
+			return errorf(ENODATA, "the file holds no audio samples")
+		}
+		if time.Duration(frames)*time.Second/time.Duration(f.rate) < audio.FrameDuration {
+			return errorf(ENODATA, "the announcement is shorter than 20 ms")
+		}
+		p = enc.prompt()
+		return nil
+	})
+	return p, err
 }
+
+// decodeBlockFrames is how many frames of a file Decode reads at a time.
+const decodeBlockFrames = 4096
 
 // Add checks, encodes and stores an uploaded WAV file. register is called
 // once the audio is safely written and before it is put in place: it
 // records the metadata (it gets the duration) and answers the id the
 // announcement is known by. When the file is refused or register fails,
 // nothing is stored and every announcement stays as it was. Errors: the
-// refusals of ReadWAV, register's error, I/O errors.
+// refusals of ReadWAV, ENOSPACE when the stored announcements would pass
+// MaxTotal, register's error, I/O errors.
 func (l *Library) Add(r io.Reader, register func(time.Duration) (int64, error)) (int64, *Prompt, error) {
 	p, err := l.Decode(r)
 	if err != nil {
 		return 0, nil, err
 	}
+	size := storedSize(p)
+	if err := l.reserve(size); err != nil {
+		return 0, nil, err
+	}
+	stored := false
+	defer func() {
+		if !stored {
+			l.release(size)
+		}
+	}()
 	tmp, err := os.CreateTemp(l.dir, ".upload-*")
 	if err != nil {
 		return 0, nil, fmt.Errorf("prompts: %w", err)
@@ -104,6 +185,7 @@ func (l *Library) Add(r io.Reader, register func(time.Duration) (int64, error)) 
 	if err := os.Rename(tmp.Name(), l.path(id)); err != nil {
 		return 0, nil, fmt.Errorf("prompts: %w", err)
 	}
+	stored = true
 	syncDir(l.dir)
 	l.mu.Lock()
 	l.cache[id] = p
@@ -184,7 +266,11 @@ func (l *Library) Remove(id int64) error {
 	l.mu.Lock()
 	delete(l.cache, id)
 	l.mu.Unlock()
-	if err := os.Remove(l.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	fi, statErr := os.Stat(l.path(id))
+	switch err := os.Remove(l.path(id)); {
+	case err == nil && statErr == nil:
+		l.release(fi.Size())
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("prompts: %w", err)
 	}
 	syncDir(l.dir)

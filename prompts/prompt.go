@@ -32,17 +32,11 @@ type Prompt struct {
 // beyond full scale are clipped.
 func Encode(a Audio) *Prompt {
 	s := Resample(a.Samples, a.Rate, rate)
-	n := len(s)
-	padded := (n + frameBytes - 1) / frameBytes * frameBytes
-	u, al := make([]byte, padded), make([]byte, padded)
-	for i, v := range s {
-		x := int16(math.Round(float64(max(-1, min(v, 32767.0/32768))) * 32768))
-		u[i], al[i] = g711.EncodeUlawFrame(x), g711.EncodeAlawFrame(x)
+	e := newEncoder(len(s))
+	for _, v := range s {
+		e.put(v)
 	}
-	for i := n; i < padded; i++ {
-		u[i], al[i] = audio.Silence(audio.PCMU), audio.Silence(audio.PCMA)
-	}
-	return newPrompt(n, u, al)
+	return e.prompt()
 }
 
 func newPrompt(samples int, ulaw, alaw []byte) *Prompt {
@@ -108,4 +102,33 @@ func (p *Prompt) Peaks(n int) []float32 {
 		out[i] = float32(peak) / 32767
 	}
 	return out
+}
+
+// encoder builds a Prompt sample by sample, as Encode does from samples
+// already at 8 kHz.
+type encoder struct {
+	n      int
+	u, al  []byte
+	filled int
+}
+
+// newEncoder makes room for n samples at 8 kHz, padded to whole frames.
+func newEncoder(n int) *encoder {
+	padded := (n + frameBytes - 1) / frameBytes * frameBytes
+	return &encoder{n: n, u: make([]byte, padded), al: make([]byte, padded)}
+}
+
+// put encodes the next sample; beyond full scale it is clipped.
+func (e *encoder) put(v float32) {
+	x := int16(math.Round(float64(max(-1, min(v, 32767.0/32768))) * 32768))
+	e.u[e.filled], e.al[e.filled] = g711.EncodeUlawFrame(x), g711.EncodeAlawFrame(x)
+	e.filled++
+}
+
+// prompt pads the last frame with silence and returns the announcement.
+func (e *encoder) prompt() *Prompt {
+	for i := e.filled; i < len(e.u); i++ {
+		e.u[i], e.al[i] = audio.Silence(audio.PCMU), audio.Silence(audio.PCMA)
+	}
+	return newPrompt(e.filled, e.u, e.al)
 }

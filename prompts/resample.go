@@ -88,3 +88,72 @@ func besselI0(x float64) float64 {
 	}
 	return sum
 }
+
+// resampler is Resample over a stream: the input arrives in blocks, each
+// output sample goes to emit as soon as the input it needs is there, and
+// only the filter's window of input is kept. Its output is Resample's,
+// sample for sample.
+type resampler struct {
+	from, to   int
+	table      []float64
+	step, half float64
+	inLen      int       // input samples in all, known from the file's header
+	outLen     int       // output samples in all
+	buf        []float32 // input from index base on
+	base       int
+	total      int // input samples written
+	next       int // next output sample
+	emit       func(float32)
+}
+
+// newResampler converts inLen samples from rate from to rate to (to ≤
+// from), passing each output sample to emit in order.
+func newResampler(from, to, inLen int, emit func(float32)) *resampler {
+	r := &resampler{from: from, to: to, inLen: inLen, emit: emit,
+		outLen: int(int64(inLen) * int64(to) / int64(from))}
+	if from != to {
+		r.table = kernelTable(cutoffRatio)
+		r.step = float64(from) / float64(to)
+		r.half = halfWidth * r.step
+	}
+	return r
+}
+
+// write takes the next block of input.
+func (r *resampler) write(in []float32) {
+	r.total += len(in)
+	if r.from == r.to {
+		for _, v := range in {
+			r.emit(v)
+		}
+		r.next += len(in)
+		return
+	}
+	r.buf = append(r.buf, in...)
+	for r.next < r.outLen {
+		center := float64(r.next) * r.step
+		lo := max(0, int(math.Ceil(center-r.half)))
+		hi := min(r.inLen-1, int(math.Floor(center+r.half)))
+		if hi >= r.total {
+			break // its input is still to come
+		}
+		var acc, wsum float64
+		for k := lo; k <= hi; k++ {
+			u := (float64(k) - center) / r.step
+			w := lookup(r.table, u)
+			acc += w * float64(r.buf[k-r.base])
+			wsum += w
+		}
+		if wsum != 0 {
+			acc /= wsum
+		}
+		r.emit(float32(acc))
+		r.next++
+	}
+	// Drop the input no later output needs.
+	lo := max(0, int(math.Ceil(float64(r.next)*r.step-r.half)))
+	if drop := min(lo-r.base, len(r.buf)); drop > 0 {
+		r.buf = r.buf[:copy(r.buf, r.buf[drop:])]
+		r.base += drop
+	}
+}

@@ -26,6 +26,9 @@ type Limits struct {
 	MaxBytes int64
 	// MaxDuration is the longest announcement accepted.
 	MaxDuration time.Duration
+	// MaxTotal bounds the stored audio of all announcements together, in
+	// bytes of the stored 8 kHz form (16,000 a second); 0: no bound.
+	MaxTotal int64
 }
 
 // DefaultLimits are generous for spoken announcements: a 10-minute 48 kHz
@@ -60,10 +63,32 @@ type wavFormat struct {
 // float, µ-law or A-law (plain or WAVE_FORMAT_EXTENSIBLE), 1 to 8
 // channels, 8 to 48 kHz. The channels are mixed to mono. The header is
 // checked before the audio is read, so a file that says it is too long or
-// too large is refused without reading it. Errors (*Error): ENODATA,
-// ENOTWAV, ETRUNCATED, EUNSUPPORTED, ETOOLONG, ETOOLARGE; an error of r
-// passes through.
+// too large is refused without reading it. It holds the whole file in
+// memory; Decode streams it. Errors (*Error): ENODATA, ENOTWAV,
+// ETRUNCATED, EUNSUPPORTED, ETOOLONG, ETOOLARGE; an error of r passes
+// through.
 func ReadWAV(r io.Reader, lim Limits) (Audio, error) {
+	var a Audio
+	err := scanWAV(r, lim, func(f wavFormat, size int64, read func([]byte) error) error {
+		data := make([]byte, size)
+		if err := read(data); err != nil {
+			return err
+		}
+		frames := len(data) / f.blockAlign
+		if frames == 0 {
+			return errorf(ENODATA, "the file holds no audio samples")
+		}
+		a = Audio{Rate: f.rate, Samples: decodeSamples(data[:frames*f.blockAlign], f)}
+		return nil
+	})
+	return a, err
+}
+
+// scanWAV reads a WAV file's header up to its data chunk, checks it
+// against the limits, and hands the data chunk to consume with its size
+// and a read function that fills a buffer from it (or says, as a
+// refusal, why it cannot). Errors: those of ReadWAV, and consume's.
+func scanWAV(r io.Reader, lim Limits, consume func(f wavFormat, size int64, read func([]byte) error) error) error {
 	lr := &io.LimitedReader{R: r, N: lim.MaxBytes + 1}
 	// short turns a read that ended early into the right refusal.
 	short := func(err error, code, format string, args ...any) error {
@@ -80,15 +105,15 @@ func ReadWAV(r io.Reader, lim Limits) (Audio, error) {
 	if n, err := io.ReadFull(lr, hdr[:]); err != nil {
 		switch {
 		case n == 0 && errors.Is(err, io.EOF):
-			return Audio{}, errorf(ENODATA, "the file is empty")
+			return errorf(ENODATA, "the file is empty")
 		case n >= 4 && string(hdr[:4]) == "RIFF":
-			return Audio{}, short(err, ETRUNCATED, "the file ends inside its RIFF header")
+			return short(err, ETRUNCATED, "the file ends inside its RIFF header")
 		default:
-			return Audio{}, short(err, ENOTWAV, "the file is not a WAV file (no RIFF/WAVE header)")
+			return short(err, ENOTWAV, "the file is not a WAV file (no RIFF/WAVE header)")
 		}
 	}
 	if string(hdr[0:4]) != "RIFF" || string(hdr[8:12]) != "WAVE" {
-		return Audio{}, errorf(ENOTWAV, "the file is not a WAV file (no RIFF/WAVE header)")
+		return errorf(ENOTWAV, "the file is not a WAV file (no RIFF/WAVE header)")
 	}
 	var fmtc *wavFormat
 	for {
@@ -96,51 +121,52 @@ func ReadWAV(r io.Reader, lim Limits) (Audio, error) {
 		if n, err := io.ReadFull(lr, ch[:]); err != nil {
 			if n == 0 && errors.Is(err, io.EOF) {
 				if fmtc == nil {
-					return Audio{}, errorf(EUNSUPPORTED, "the file has no format chunk")
+					return errorf(EUNSUPPORTED, "the file has no format chunk")
 				}
-				return Audio{}, errorf(ENODATA, "the file has no audio data")
+				return errorf(ENODATA, "the file has no audio data")
 			}
-			return Audio{}, short(err, ETRUNCATED, "the file ends inside a chunk header")
+			return short(err, ETRUNCATED, "the file ends inside a chunk header")
 		}
 		id := string(ch[0:4])
 		size := int64(binary.LittleEndian.Uint32(ch[4:8]))
 		switch id {
 		case "fmt ":
 			if size > 1024 {
-				return Audio{}, errorf(EUNSUPPORTED, "the format chunk is %d bytes long", size)
+				return errorf(EUNSUPPORTED, "the format chunk is %d bytes long", size)
 			}
 			body := make([]byte, size+size&1)
 			if _, err := io.ReadFull(lr, body); err != nil && !(errors.Is(err, io.ErrUnexpectedEOF) && size&1 == 1) {
-				return Audio{}, short(err, ETRUNCATED, "the file ends inside its format chunk")
+				return short(err, ETRUNCATED, "the file ends inside its format chunk")
 			}
 			f, err := parseFormat(body[:size])
 			if err != nil {
-				return Audio{}, err
+				return err
 			}
 			fmtc = &f
 		case "data":
 			if fmtc == nil {
-				return Audio{}, errorf(EUNSUPPORTED, "the audio data comes before its format chunk")
+				return errorf(EUNSUPPORTED, "the audio data comes before its format chunk")
 			}
 			if d := durationOf(size, *fmtc); d > lim.MaxDuration {
-				return Audio{}, errorf(ETOOLONG, "the announcement lasts %s; at most %s is allowed", d.Round(time.Second), lim.MaxDuration)
+				return errorf(ETOOLONG, "the announcement lasts %s; at most %s is allowed", d.Round(time.Second), lim.MaxDuration)
 			}
 			if size >= lr.N {
-				return Audio{}, errorf(ETOOLARGE, "the file is larger than %s", sizeText(lim.MaxBytes))
+				return errorf(ETOOLARGE, "the file is larger than %s", sizeText(lim.MaxBytes))
 			}
-			data := make([]byte, size)
-			if n, err := io.ReadFull(lr, data); err != nil {
-				return Audio{}, short(err, ETRUNCATED, "the header announces %d bytes of audio but the file holds only %d", size, n)
+			var got int64
+			read := func(p []byte) error {
+				n, err := io.ReadFull(lr, p)
+				got += int64(n)
+				if err != nil {
+					return short(err, ETRUNCATED, "the header announces %d bytes of audio but the file holds only %d", size, got)
+				}
+				return nil
 			}
-			frames := len(data) / fmtc.blockAlign
-			if frames == 0 {
-				return Audio{}, errorf(ENODATA, "the file holds no audio samples")
-			}
-			return Audio{Rate: fmtc.rate, Samples: decodeSamples(data[:frames*fmtc.blockAlign], *fmtc)}, nil
+			return consume(*fmtc, size, read)
 		default:
 			skip := size + size&1
 			if n, err := io.CopyN(io.Discard, lr, skip); err != nil && !(n == size && size&1 == 1) {
-				return Audio{}, short(err, ETRUNCATED, "the file ends inside its %q chunk", id)
+				return short(err, ETRUNCATED, "the file ends inside its %q chunk", id)
 			}
 		}
 	}
@@ -211,9 +237,15 @@ func parseFormat(b []byte) (wavFormat, error) {
 // decodeSamples converts interleaved samples to mono floats, averaging the
 // channels.
 func decodeSamples(data []byte, f wavFormat) []float32 {
+	out := make([]float32, len(data)/f.blockAlign)
+	decodeInto(out, data, f)
+	return out
+}
+
+// decodeInto converts len(out) interleaved frames of data to mono floats.
+func decodeInto(out []float32, data []byte, f wavFormat) {
 	width := f.bits / 8
-	n := len(data) / f.blockAlign
-	out := make([]float32, n)
+	n := len(out)
 	scale := 1 / float32(f.channels)
 	for i := 0; i < n; i++ {
 		var sum float32
@@ -223,7 +255,6 @@ func decodeSamples(data []byte, f wavFormat) []float32 {
 		}
 		out[i] = sum * scale
 	}
-	return out
 }
 
 func sample(b []byte, f wavFormat) float32 {

@@ -29,6 +29,7 @@ type Config struct {
 
 	AnnouncementMaxBytes    int64
 	AnnouncementMaxDuration time.Duration
+	AnnouncementMaxTotal    int64
 
 	RTPAddr    netip.Addr
 	RTPPortMin int
@@ -232,6 +233,8 @@ func settings() []setting {
 			integer(1024, 1<<31, func(c *Config, n int64) { c.AnnouncementMaxBytes = n })},
 		{"announcement_max_duration", "10m", "longest announcement accepted",
 			duration(func(c *Config) *time.Duration { return &c.AnnouncementMaxDuration })},
+		{"announcement_max_total", "268435456", "most the stored announcements may take together, in bytes of their 8 kHz form (16,000 a second: the default holds about 4.6 hours); 0: no bound",
+			integer(0, 1<<40, func(c *Config, n int64) { c.AnnouncementMaxTotal = n })},
 		{"rtp_addr", "0.0.0.0", "IP address the RTP sockets bind to",
 			ipAddr(func(c *Config) *netip.Addr { return &c.RTPAddr })},
 		{"rtp_port_min", "16384", "lowest RTP port; each call leg takes an even port",

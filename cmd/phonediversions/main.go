@@ -149,7 +149,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Service = routing.NewService(m.DB, routing.WithLocation(m.Config.TimeZone))
 	m.Prompts, err = prompts.Open(filepath.Join(m.Config.DataDir, "announcements"), prompts.Limits{
-		MaxBytes: m.Config.AnnouncementMaxBytes, MaxDuration: m.Config.AnnouncementMaxDuration})
+		MaxBytes: m.Config.AnnouncementMaxBytes, MaxDuration: m.Config.AnnouncementMaxDuration, MaxTotal: m.Config.AnnouncementMaxTotal})
 	if err != nil {
 		return err
 	}
