@@ -43,6 +43,10 @@ type Config struct {
 	MetricsNetworks Networks
 	// Location is the time zone of report times without an offset.
 	Location *time.Location
+	// DateFormat is how the Reports tab and its export write times:
+	// DateISO (2026-11-28 14:30:05, the default) or DateDMY (28.11.2026
+	// 14:30:05, as the original product did).
+	DateFormat DateFormat
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// SignInFailures failed sign-ins from one address within
@@ -64,6 +68,23 @@ type Config struct {
 	MaxDecodes int
 	// Now is the clock (tests set one).
 	Now func() time.Time
+}
+
+// DateFormat is a way of writing report times for people.
+type DateFormat string
+
+// The date formats.
+const (
+	DateISO DateFormat = "iso"
+	DateDMY DateFormat = "dd.mm.yyyy"
+)
+
+// layout is the time layout of the format.
+func (f DateFormat) layout() string {
+	if f == DateDMY {
+		return "02.01.2006 15:04:05"
+	}
+	return "2006-01-02 15:04:05"
 }
 
 // Probes tell the server about the parts of the program it does not own.

@@ -1,10 +1,17 @@
 package admin_test
 
 import (
+	"encoding/csv"
+	"html"
+	"net/http"
+	"net/url"
+	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/phonediversions/phonediversions/admin"
 	"github.com/phonediversions/phonediversions/routing"
 )
 
@@ -115,5 +122,139 @@ func TestRESTPrefixAnyCase(t *testing.T) {
 	}
 	if r := f.get("/restless"); r.status != 404 {
 		t.Errorf("/restless: %d", r.status)
+	}
+}
+
+var exportLink = regexp.MustCompile(`<a href="(/reports/export[^"]*)">`)
+var chartImage = regexp.MustCompile(`<img src="(/reports/chart[^"]*)"`)
+
+// TestReportsExportAndChartFollowTheFilter: the export link escaped the
+// whole query and delivered every entry, and the chart showed every
+// entry under a caption naming the filter. Both follow exactly the
+// filter of the page.
+func TestReportsExportAndChartFollowTheFilter(t *testing.T) {
+	f := newFixture(t)
+	f.user("boss", "boss-password", routing.AllPrivileges)
+	g := f.group("Front Desk", "1022", "")
+	f.line(g.ID, "2001", "")
+	if _, err := f.svc.Toggle(ctx, g.ID, admin0, routing.ChannelWeb); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []routing.Status{routing.StatusConnected, routing.StatusTerminated, routing.StatusConnected} {
+		if err := f.svc.RecordCall(ctx, routing.ReportEntry{Status: st, Caller: "0441234567", Receiver: "2001", Time: f.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := f.signIn("boss", "boss-password")
+	page := b.get("/reports?" + url.Values{"action": {"Call Handler"}, "status": {"Connected"}, "from": {"2026-11-28T00:00"}, "to": {"2026-11-28T23:59"}}.Encode())
+	if page.status != 200 {
+		t.Fatalf("Reports: %d", page.status)
+	}
+	m := exportLink.FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("no export link:\n%s", page.body)
+	}
+	r := b.get(html.UnescapeString(m[1]))
+	rows, err := csv.NewReader(strings.NewReader(r.body)).ReadAll()
+	if err != nil || r.status != 200 {
+		t.Fatalf("export %s: %d %v", m[1], r.status, err)
+	}
+	if len(rows) != 3 {
+		t.Errorf("the export of 2 connected calls has %d rows (header included): %q", len(rows), rows)
+	}
+	for _, row := range rows[1:] {
+		if row[1] != "Call Handler" || row[2] != "Connected" {
+			t.Errorf("exported row outside the filter: %q", row)
+		}
+	}
+	m = chartImage.FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatal("no chart")
+	}
+	chart := b.get(html.UnescapeString(m[1]))
+	if chart.status != 200 || !strings.Contains(chart.body, "Connected: 2") || strings.Contains(chart.body, "Terminated") || strings.Contains(chart.body, "Activated") {
+		t.Errorf("the chart of the filter: %d\n%s", chart.status, chart.body)
+	}
+}
+
+// TestCallHandlerFormKeepsWhatWasSent: the connect switch came back
+// ticked after a refusal although it was sent unticked.
+func TestCallHandlerFormKeepsWhatWasSent(t *testing.T) {
+	f := newFixture(t)
+	f.user("boss", "boss-password", routing.PrivCallHandler)
+	on := true
+	if _, err := f.svc.UpdateSettings(ctx, admin0, routing.ChannelWeb, routing.SettingsUpdate{ConnectToCalled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.signIn("boss", "boss-password")
+	b.get("/callhandler")
+	before := f.snapshot()
+	r := b.post("/callhandler", url.Values{"directAccess": {"1001\nnot a number"}, "announcementId": {"0"}}) // connect unticked
+	if r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("a wrong number: %d", r.status)
+	}
+	if strings.Contains(r.body, `name="connect" type="checkbox" checked`) || !strings.Contains(r.body, `name="connect" type="checkbox">`) {
+		t.Errorf("the connect switch sent unticked comes back ticked")
+	}
+	if !strings.Contains(r.body, "1001\nnot a number</textarea>") {
+		t.Errorf("the numbers typed are not kept")
+	}
+	if after := f.snapshot(); !reflect.DeepEqual(after.Settings, before.Settings) {
+		t.Errorf("a refused form changed the settings: %+v", after.Settings)
+	}
+	// Ticked, it comes back ticked.
+	r = b.post("/callhandler", url.Values{"connect": {"on"}, "directAccess": {"x"}, "announcementId": {"0"}})
+	if !strings.Contains(r.body, `name="connect" type="checkbox" checked`) {
+		t.Errorf("the connect switch sent ticked comes back unticked")
+	}
+}
+
+// TestReportRowsSayWhatTheyAreAbout: a "User Created" row did not say
+// which user.
+func TestReportRowsSayWhatTheyAreAbout(t *testing.T) {
+	f := newFixture(t)
+	f.user("boss", "boss-password", routing.AllPrivileges)
+	b := f.signIn("boss", "boss-password")
+	b.get("/users/new")
+	if r := b.post("/users", url.Values{"username": {"newbie"}, "password": {"a long enough password"}, "privileges": {"State"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("create a user: %d %s", r.status, r.body)
+	}
+	page := b.get("/reports?action=User&status=Created")
+	row := regexp.MustCompile(`<tr><td>[^<]*</td><td>User</td><td>Created</td><td>boss</td>.*?</tr>`).FindString(page.body)
+	if !strings.Contains(row, "<td>newbie</td>") {
+		t.Errorf("the User Created row does not name the user: %q", row)
+	}
+}
+
+// TestDateFormat: the original product's dd.mm.yyyy HH:MM:SS, as a
+// setting for the Reports tab and its export; listReports takes it in
+// from and to whatever the setting.
+func TestDateFormat(t *testing.T) {
+	f := newFixture(t, func(f *fixture) { f.cfg.DateFormat = admin.DateDMY })
+	f.user("boss", "boss-password", routing.AllPrivileges)
+	g := f.group("Front Desk", "1022", "")
+	if _, err := f.svc.Toggle(ctx, g.ID, admin0, routing.ChannelWeb); err != nil {
+		t.Fatal(err)
+	}
+	e := f.lastReport()
+	want := e.Time.In(zurich).Format("02.01.2006 15:04:05")
+	b := f.signIn("boss", "boss-password")
+	if page := b.get("/reports?action=Diversion"); !strings.Contains(page.body, "<td>"+want+"</td>") {
+		t.Errorf("the Reports tab does not show %s", want)
+	}
+	if r := b.get("/reports/export?action=Diversion"); !strings.Contains(r.body, "\n"+want+",Diversion,") {
+		t.Errorf("the export does not write %s:\n%s", want, r.body)
+	}
+	day := e.Time.In(zurich).Format("02.01.2006")
+	for _, q := range []url.Values{
+		{"from": {day}, "to": {day}},
+		{"from": {day + " 00:00"}, "to": {day + " 23:59:59"}},
+		{"from": {e.Time.In(zurich).Format("2006-01-02")}},
+	} {
+		q.Set("action", "Diversion")
+		r := f.get("/Rest/listReports?" + q.Encode())
+		if r.status != 200 || !strings.Contains(r.body, "<Total>1</Total>") {
+			t.Errorf("listReports %s: %d %s", q.Encode(), r.status, r.body)
+		}
 	}
 }

@@ -244,11 +244,16 @@ func (p params) optionalInt(name string, def, min, max int) (int, error) {
 	return n, nil
 }
 
-// timeLayouts are the forms from and to may take; those without an
-// offset are in the configured time zone.
+// timeLayouts are the forms from and to may take besides RFC 3339: ISO
+// and the original product's dd.mm.yyyy; those without an offset are in
+// the configured time zone.
 var timeLayouts = []string{
 	"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04",
+	"02.01.2006 15:04:05", "02.01.2006 15:04",
 }
+
+// dateLayouts are the forms of a date alone.
+var dateLayouts = []string{"2006-01-02", "02.01.2006"}
 
 // parseTime reads a report bound. A date alone is the start of the day
 // for from and its end for to.
@@ -261,14 +266,16 @@ func parseTime(name, v string, loc *time.Location, end bool) (time.Time, error) 
 			return t, nil
 		}
 	}
-	if t, err := time.ParseInLocation("2006-01-02", v, loc); err == nil {
-		if end {
-			return t.AddDate(0, 0, 1).Add(-time.Nanosecond), nil
+	for _, layout := range dateLayouts {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
+			if end {
+				return t.AddDate(0, 0, 1).Add(-time.Nanosecond), nil
+			}
+			return t, nil
 		}
-		return t, nil
 	}
 	return time.Time{}, routing.FieldErrorf(routing.EINVALID, name,
-		"%s must be a date and time such as 2026-11-28T14:30:00+01:00, 2026-11-28 14:30 or 2026-11-28, not %q", name, truncateRunes(v, 40))
+		"%s must be a date and time such as 2026-11-28T14:30:00+01:00, 2026-11-28 14:30, 28.11.2026 14:30:00 or 2026-11-28, not %q", name, truncateRunes(v, 40))
 }
 
 // matchName finds the one of names equal to v regardless of case and

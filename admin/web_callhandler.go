@@ -24,6 +24,12 @@ type callHandlerData struct {
 	// WrongLines are the direct-access lines refused, by line number (1 up).
 	WrongLines []string
 	Location   *time.Location
+	// Connect and Chosen are what the settings form shows: the stored
+	// settings, or what the person sent when the form comes back refused
+	// (Posted).
+	Connect bool
+	Chosen  int64
+	Posted  bool
 }
 
 func (s *Server) callHandlerPage(w http.ResponseWriter, r *http.Request, u *webUser) {
@@ -51,6 +57,9 @@ func (s *Server) showCallHandler(w http.ResponseWriter, r *http.Request, u *webU
 	d, _ := p.Data.(callHandlerData)
 	d.Settings, d.Announcements, d.Groups, d.Location = st, anns, groups, s.cfg.Location
 	d.Builtin = s.ann.Builtin().Duration()
+	if !d.Posted {
+		d.Connect, d.Chosen = st.ConnectToCalled, st.AnnouncementID
+	}
 	if p.Fields == nil {
 		p.Fields = map[string]string{"directAccess": strings.Join(st.DirectAccess, "\n")}
 	}
@@ -80,17 +89,20 @@ func (s *Server) callHandlerSave(w http.ResponseWriter, r *http.Request, u *webU
 	if err != nil || annID < 0 {
 		wrong = append(wrong, "Choose an announcement.")
 	}
+	// A refused form comes back as it was sent.
+	sent := callHandlerData{Connect: connect, Chosen: annID, Posted: true}
 	if len(wrong) > 0 {
+		sent.WrongLines = wrong
 		s.showCallHandler(w, r, u, http.StatusUnprocessableEntity, page{Fields: formValues(r, "directAccess"),
 			Errors: map[string]string{"directAccess": "Correct the numbers marked below; nothing was saved."},
-			Data:   callHandlerData{WrongLines: wrong}})
+			Data:   sent})
 		return
 	}
 	_, err = s.svc.UpdateSettings(r.Context(), u.actor(), routing.ChannelWeb,
 		routing.SettingsUpdate{ConnectToCalled: &connect, DirectAccess: &numbers, AnnouncementID: &annID})
 	if err != nil {
 		errs, msg := fieldErrors(err, "directAccess", "announcementId")
-		s.showCallHandler(w, r, u, formStatus(err), page{Fields: formValues(r, "directAccess"), Errors: errs, Error: msg})
+		s.showCallHandler(w, r, u, formStatus(err), page{Fields: formValues(r, "directAccess"), Errors: errs, Error: msg, Data: sent})
 		return
 	}
 	redirect(w, r, "/callhandler", "The call handler settings are saved.")

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"html"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -32,7 +33,9 @@ type reportsData struct {
 	AtLeast          bool
 	First, Last      int // positions shown, 1 up
 	Prev, Next       string
-	Query            string // the filter, for the export and the chart
+	ExportURL        template.URL // the export and the chart of the page's filter
+	ChartURL         template.URL
+	DateLayout       string // how times show (date_format)
 	SortNewest       string // the same filter in each order
 	SortOldest       string
 	Newest           bool
@@ -128,7 +131,8 @@ func (s *Server) reportsPage(w http.ResponseWriter, r *http.Request, u *webUser)
 		fields[k] = q.Get(k)
 	}
 	d := reportsData{Actions: routing.Actions, Statuses: routing.Statuses, Location: s.cfg.Location, Newest: !f.OldestFirst,
-		Zone: zoneName(s.cfg.Location, s.cfg.Now())}
+		DateLayout: s.cfg.DateFormat.layout(),
+		Zone:       zoneName(s.cfg.Location, s.cfg.Now())}
 	status := http.StatusOK
 	if len(errs) == 0 {
 		pg, err := s.svc.Reports(r.Context(), f)
@@ -152,7 +156,8 @@ func (s *Server) reportsPage(w http.ResponseWriter, r *http.Request, u *webUser)
 		if f.Offset+len(pg.Entries) < pg.Total || (pg.AtLeast && len(pg.Entries) == reportsPerPage) {
 			d.Next = pageURL(n + 1)
 		}
-		d.Query = base.Encode()
+		d.ExportURL = template.URL("/reports/export?" + base.Encode())
+		d.ChartURL = template.URL("/reports/chart?" + base.Encode())
 		d.SortNewest = "/reports?" + filterQuery(q, "").Encode()
 		d.SortOldest = "/reports?" + filterQuery(q, "oldest").Encode()
 		from, to, perDay := chartRange(f, s.cfg.Now())
@@ -220,7 +225,7 @@ func (s *Server) reportsExport(w http.ResponseWriter, r *http.Request, u *webUse
 			_ = rc.SetWriteDeadline(time.Now().Add(time.Minute))
 		}
 		n++
-		return cw.Write([]string{e.Time.In(s.cfg.Location).Format("2006-01-02 15:04:05"), string(e.Action), string(e.Status),
+		return cw.Write([]string{e.Time.In(s.cfg.Location).Format(s.cfg.DateFormat.layout()), string(e.Action), string(e.Status),
 			csvCell(e.Username), csvCell(e.Caller), csvCell(e.Receiver), csvCell(e.Group), string(e.Channel), csvCell(e.Detail)})
 	})
 	cw.Flush()

@@ -65,6 +65,7 @@ type Config struct {
 	HealthNetworks  []netip.Prefix
 	MetricsNetworks []netip.Prefix
 	TimeZone        *time.Location
+	DateFormat      string
 	SessionIdle     time.Duration
 	SessionMax      time.Duration
 }
@@ -297,6 +298,8 @@ func settings() []setting {
 			prefixes(func(c *Config) *[]netip.Prefix { return &c.HealthNetworks })},
 		{"metrics_networks", "127.0.0.0/8,::1", "networks that may read /metrics",
 			prefixes(func(c *Config) *[]netip.Prefix { return &c.MetricsNetworks })},
+		{"date_format", "iso", "how the Reports tab and its export write times: iso (2026-11-28 14:30:05) or dd.mm.yyyy (28.11.2026 14:30:05, as the original product did); REST answers stay RFC 3339, and from/to take either",
+			oneOf(func(c *Config) *string { return &c.DateFormat }, "iso", "dd.mm.yyyy")},
 		{"time_zone", "", "time zone of the web page and of report times given without an offset (e.g. Europe/Zurich); empty: the server's",
 			timeZone},
 		{"session_idle", "12h", "a web page session unused for this long ends",

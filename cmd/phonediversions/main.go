@@ -337,7 +337,7 @@ func (m *Main) startHTTP() error {
 	m.HTTP = admin.New(admin.Config{
 		PublicURL: public, LocalExempt: c.RESTLocalExempt, Trusted: c.RESTTrusted,
 		PhoneNetworks: c.PhoneNetworks, HealthNetworks: c.HealthNetworks, MetricsNetworks: c.MetricsNetworks,
-		Location: c.TimeZone, Sessions: routing.SessionLimits{Idle: c.SessionIdle, Max: c.SessionMax},
+		Location: c.TimeZone, DateFormat: admin.DateFormat(c.DateFormat), Sessions: routing.SessionLimits{Idle: c.SessionIdle, Max: c.SessionMax},
 		MaxUploadBytes: c.AnnouncementMaxBytes,
 	}, m.Service, m.Prompts, admin.Probes{Telephony: m.telephony, SIPReady: m.SIP.Ready}, m.Log.With().Str("component", "http").Logger())
 	m.httpDone = make(chan error, 1)
