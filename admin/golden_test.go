@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -237,4 +238,62 @@ func TestRESTNamesReadBack(t *testing.T) {
 			t.Errorf("JSON group %d: %q, want %q", g.GroupID, g.GroupName, want[g.GroupID].Name)
 		}
 	}
+}
+
+// TestAnswersMatchTheManual checks listGroups and NOT_FOUND against the
+// manual's example bytes (../shared/SPEC.md, "REST API"), written here by
+// hand, whitespace between elements aside: the golden files above were
+// produced by the code, this is what the original product answered.
+func TestAnswersMatchTheManual(t *testing.T) {
+	f := newFixture(t)
+	// The manual's group has id 27: make 26 groups before it.
+	for i := range 26 {
+		f.group(fmt.Sprintf("Filler %02d", i+1), "1000", "")
+	}
+	g := f.group("Front Desk", "1022", "Diversion to the front desk phone")
+	if g.ID != 27 {
+		t.Fatalf("the group has id %d, the manual's 27", g.ID)
+	}
+	if _, err := f.svc.SetState(ctx, g.ID, true, admin0, routing.ChannelWeb); err != nil {
+		t.Fatal(err)
+	}
+	manual := `<?xml version="1.0" encoding="iso-8859-1" ?>
+<Callisto>
+  <Request>listGroups</Request>
+  <Response>
+    <DiversionGroups>
+      <Group>
+        <GroupID>27</GroupID>
+        <GroupName>Front Desk</GroupName>
+        <Destination>1022</Destination>
+        <State>ON</State>
+        <Description>Diversion to the front desk phone</Description>
+      </Group>
+    </DiversionGroups>
+  </Response>
+</Callisto>`
+	notFound := `<?xml version="1.0" encoding="iso-8859-1" ?>
+<Callisto>
+  <Request>listGroups</Request>
+  <Response>NOT_FOUND</Response>
+</Callisto>`
+	for _, c := range []struct{ path, want string }{
+		{"/Rest/listGroups.asp?groupId=27", manual},
+		{"/Rest/listGroups?groupName=Front%20Desk", manual},
+		{"/Rest/listGroups.asp?groupId=28", notFound},
+		{"/Rest/listGroups?groupName=Nobody", notFound},
+	} {
+		r := f.get(c.path)
+		if r.status != 200 || !strings.HasPrefix(strings.ToLower(r.header.Get("Content-Type")), "text/xml") {
+			t.Errorf("%s: %d %s", c.path, r.status, r.header.Get("Content-Type"))
+		}
+		if got, want := betweenElements(r.body), betweenElements(c.want); got != want {
+			t.Errorf("%s answers\n%s\nthe manual's\n%s", c.path, r.body, c.want)
+		}
+	}
+}
+
+// betweenElements drops the whitespace between elements and at the ends.
+func betweenElements(s string) string {
+	return strings.TrimSpace(regexp.MustCompile(`>\s+<`).ReplaceAllString(s, "><"))
 }

@@ -48,6 +48,8 @@ func (c *clock) Now() time.Time {
 type fixture struct {
 	t     testing.TB
 	db    *sqlite.DB
+	// dbPath is the store's file.
+	dbPath string
 	svc   *routing.Service
 	srv   *admin.Server
 	base  string // http://127.0.0.1:port
@@ -96,7 +98,8 @@ func mustZone(name string) *time.Location {
 func newFixture(t testing.TB, edit ...func(*fixture)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: newClock(), logs: &syncBuffer{}}
-	f.db = sqlite.New(filepath.Join(t.TempDir(), "pd.db"))
+	f.dbPath = filepath.Join(t.TempDir(), "pd.db")
+	f.db = sqlite.New(f.dbPath)
 	f.db.Now = f.clock.Now
 	if err := f.db.Open(); err != nil {
 		t.Fatal(err)

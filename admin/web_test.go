@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/xml"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/phonediversions/phonediversions/admin"
 	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/sqlite"
 )
 
 func TestWebSecurityHeadersAndNoInlineScript(t *testing.T) {
@@ -118,18 +121,38 @@ func TestWebCSRF(t *testing.T) {
 	}
 }
 
-func TestWebSessionsEndAndSurviveRestart(t *testing.T) {
+// TestWebSessionsSurviveRestart: the program stops (its store closed) and
+// starts again on the same file; a browser signed in before is still.
+func TestWebSessionsSurviveRestart(t *testing.T) {
 	f := newFixture(t)
 	f.user("boss", "boss-password", routing.AllPrivileges)
 	b := f.signIn("boss", "boss-password")
 	if r := b.get("/state"); r.status != 200 {
 		t.Fatalf("signed in: %d", r.status)
 	}
-	// A restart: another server over the same store knows the session.
-	again := newServerOn(t, f)
-	cookies := b.c.Jar.Cookies(mustURL(f.base))
-	req, _ := http.NewRequest("GET", again+"/state", nil)
-	for _, c := range cookies {
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := f.srv.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := sqlite.New(f.dbPath)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	svc := routing.NewService(db, routing.WithClock(f.clock.Now), routing.WithLocation(zurich))
+	srv := admin.New(f.cfg, svc, f.prompts, admin.Probes{}, zerolog.Nop())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l, nil)
+	t.Cleanup(func() { srv.Shutdown(ctx) })
+	req, _ := http.NewRequest("GET", "http://"+l.Addr().String()+"/state", nil)
+	for _, c := range b.c.Jar.Cookies(mustURL(f.base)) {
 		req.AddCookie(c)
 	}
 	resp, err := client("127.0.0.1").Do(req)
@@ -139,6 +162,15 @@ func TestWebSessionsEndAndSurviveRestart(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("after a restart: %d, want the page", resp.StatusCode)
+	}
+}
+
+func TestWebSessionsEnd(t *testing.T) {
+	f := newFixture(t)
+	f.user("boss", "boss-password", routing.AllPrivileges)
+	b := f.signIn("boss", "boss-password")
+	if r := b.get("/state"); r.status != 200 {
+		t.Fatalf("signed in: %d", r.status)
 	}
 	// Idle past the limit (12 hours by default): signed out.
 	f.clock.advance(13 * time.Hour)
@@ -182,20 +214,6 @@ func signedOut(r response) bool {
 	return r.status == http.StatusSeeOther && strings.HasPrefix(r.header.Get("Location"), "/signin")
 }
 
-// newServerOn starts a second HTTP module over the fixture's store, as the
-// program after a restart, and returns its URL.
-func newServerOn(t *testing.T, f *fixture) string {
-	t.Helper()
-	srv := admin.New(f.cfg, f.svc, f.prompts, admin.Probes{}, zerolog.Nop())
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l, nil)
-	t.Cleanup(func() { srv.Shutdown(ctx) })
-	return "http://" + l.Addr().String()
-}
-
 func mustURL(s string) *url.URL {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -204,17 +222,20 @@ func mustURL(s string) *url.URL {
 	return u
 }
 
-// webRoute is a route of the web page with the privilege it needs and a
-// request that is harmless or refused for its own reasons.
-type webRoute struct {
-	method, path string
-	form         url.Values
-	priv         routing.Privileges // 0: any signed-in user
+// probe is the request the test sends on a route of the web page: one
+// that is harmless or refused for its own reasons (an empty field, an
+// unknown record), and the answer a user allowed to use the route gets.
+type probe struct {
+	path   string // the pattern's path with its wildcards filled in
+	form   url.Values
+	status int
 }
 
-// TestWebPrivilegesOnEveryRoute asks every route as users of each single
-// privilege: a user without the route's privilege gets 403 and changes
-// nothing; a user with it is not refused.
+// TestWebPrivilegesOnEveryRoute asks every route of the route table that
+// needs a session as users of each single privilege: a user without the
+// route's privilege gets 403 and changes nothing; a user with it gets the
+// route's own answer. A route added to the table without a probe here
+// fails the test.
 func TestWebPrivilegesOnEveryRoute(t *testing.T) {
 	f := newFixture(t)
 	g := f.group("Front Desk", "1022", "")
@@ -227,64 +248,82 @@ func TestWebPrivilegesOnEveryRoute(t *testing.T) {
 		f.user(name, "password-"+name, p)
 		users[p] = f.signIn(name, "password-"+name)
 	}
-	routes := []webRoute{
-		{"GET", "/password", nil, 0},
-		{"GET", "/events?probe=1", nil, 0},
-		{"GET", "/state", nil, routing.PrivState},
-		{"POST", "/state/" + id, url.Values{"state": {"maybe"}}, routing.PrivState},
-		{"GET", "/groups", nil, routing.PrivGroups},
-		{"GET", "/groups/new", nil, routing.PrivGroups},
-		{"POST", "/groups", url.Values{"groupName": {""}}, routing.PrivGroups},
-		{"GET", "/groups/" + id, nil, routing.PrivGroups},
-		{"POST", "/groups/" + id, url.Values{"groupName": {""}}, routing.PrivGroups},
-		{"POST", "/groups/" + id + "/delete", nil, routing.PrivGroups},
-		{"GET", "/groups/" + id + "/lines", nil, routing.PrivGroups},
-		{"POST", "/groups/" + id + "/schedule", url.Values{"ranges": {"Mon 12:00-12:00"}}, routing.PrivGroups},
-		{"GET", "/holidays", nil, routing.PrivGroups},
-		{"POST", "/holidays", url.Values{"name": {""}}, routing.PrivGroups},
-		{"POST", "/holidays/9999/delete", nil, routing.PrivGroups},
-		{"POST", "/groups/" + id + "/lines", url.Values{"lineNumber": {"x"}}, routing.PrivGroups},
-		{"POST", "/groups/" + id + "/lines/2001", url.Values{"description": {string(make([]byte, 300))}}, routing.PrivGroups},
-		{"POST", "/groups/" + id + "/lines/9999/delete", nil, routing.PrivGroups},
-		{"GET", "/callhandler", nil, routing.PrivCallHandler},
-		{"POST", "/callhandler", url.Values{"directAccess": {"abc"}}, routing.PrivCallHandler},
-		{"POST", "/callhandler/groups/" + id, url.Values{"announcementId": {"x"}}, routing.PrivCallHandler},
-		{"POST", "/announcements", nil, routing.PrivCallHandler},
-		{"GET", "/announcements/0/audio", nil, routing.PrivCallHandler},
-		{"GET", "/announcements/0/waveform", nil, routing.PrivCallHandler},
-		{"POST", "/announcements/999/delete", nil, routing.PrivCallHandler},
-		{"GET", "/reports", nil, routing.PrivReports},
-		{"GET", "/reports/export", nil, routing.PrivReports},
-		{"GET", "/reports/chart", nil, routing.PrivReports},
-		{"GET", "/users", nil, routing.PrivAdmin},
-		{"GET", "/users/new", nil, routing.PrivAdmin},
-		{"POST", "/users", url.Values{"username": {""}}, routing.PrivAdmin},
-		{"GET", "/users/1", nil, routing.PrivAdmin},
-		{"POST", "/users/1", url.Values{"username": {""}}, routing.PrivAdmin},
-		{"POST", "/users/1/password", url.Values{"password": {"short"}}, routing.PrivAdmin},
-		{"POST", "/users/1/delete", nil, routing.PrivAdmin},
+	probes := map[string]probe{
+		"POST /signout":                           {"/signout", nil, 303},
+		"GET /password":                           {"/password", nil, 200},
+		"POST /password":                          {"/password", url.Values{"current": {"wrong"}, "password": {"new one 1"}, "repeat": {"new one 2"}}, 422},
+		"GET /events":                             {"/events?probe=1", nil, 200},
+		"GET /state":                              {"/state", nil, 200},
+		"POST /state/{id}":                        {"/state/" + id, url.Values{"state": {"maybe"}}, 400},
+		"GET /groups":                             {"/groups", nil, 200},
+		"GET /groups/new":                         {"/groups/new", nil, 200},
+		"POST /groups":                            {"/groups", url.Values{"groupName": {""}}, 422},
+		"GET /groups/{id}":                        {"/groups/" + id, nil, 200},
+		"POST /groups/{id}":                       {"/groups/" + id, url.Values{"groupName": {""}}, 422},
+		"POST /groups/{id}/delete":                {"/groups/9999/delete", nil, 404},
+		"POST /groups/{id}/schedule":              {"/groups/" + id + "/schedule", url.Values{"ranges": {"Mon 12:00-12:00"}}, 422},
+		"GET /groups/{id}/lines":                  {"/groups/" + id + "/lines", nil, 200},
+		"POST /groups/{id}/lines":                 {"/groups/" + id + "/lines", url.Values{"lineNumber": {"x"}}, 422},
+		"POST /groups/{id}/lines/{number}":        {"/groups/" + id + "/lines/2001", url.Values{"description": {string(make([]byte, 300))}}, 422},
+		"POST /groups/{id}/lines/{number}/delete": {"/groups/" + id + "/lines/9999/delete", nil, 404},
+		"POST /phone-service/renew":               {"/phone-service/renew", nil, 303},
+		"GET /holidays":                           {"/holidays", nil, 200},
+		"POST /holidays":                          {"/holidays", url.Values{"name": {""}}, 422},
+		"POST /holidays/{id}/delete":              {"/holidays/9999/delete", nil, 404},
+		"GET /callhandler":                        {"/callhandler", nil, 200},
+		"POST /callhandler":                       {"/callhandler", url.Values{"directAccess": {"abc"}}, 422},
+		"POST /callhandler/groups/{id}":           {"/callhandler/groups/" + id, url.Values{"announcementId": {"x"}}, 400},
+		"POST /announcements":                     {"/announcements", nil, 400},
+		"GET /announcements/{id}/audio":           {"/announcements/0/audio", nil, 200},
+		"GET /announcements/{id}/waveform":        {"/announcements/0/waveform", nil, 200},
+		"POST /announcements/{id}/delete":         {"/announcements/999/delete", nil, 404},
+		"GET /reports":                            {"/reports", nil, 200},
+		"GET /reports/export":                     {"/reports/export", nil, 200},
+		"GET /reports/chart":                      {"/reports/chart", nil, 200},
+		"GET /users":                              {"/users", nil, 200},
+		"GET /users/new":                          {"/users/new", nil, 200},
+		"POST /users":                             {"/users", url.Values{"username": {""}}, 422},
+		"GET /users/{id}":                         {"/users/1", nil, 200},
+		"POST /users/{id}":                        {"/users/1", url.Values{"username": {""}}, 422},
+		"POST /users/{id}/password":               {"/users/1/password", url.Values{"password": {"short"}}, 422},
+		"POST /users/{id}/delete":                 {"/users/9999/delete", nil, 404},
+	}
+	routes := admin.SignedInRoutes(f.srv)
+	if len(routes) < 30 {
+		t.Fatalf("the route table lists %d routes of the web page", len(routes))
 	}
 	for _, rt := range routes {
+		pr, ok := probes[rt.Pattern]
+		if !ok {
+			t.Errorf("route %s has no probe in this test: add one", rt.Pattern)
+			continue
+		}
+		method, _, _ := strings.Cut(rt.Pattern, " ")
 		for _, p := range single {
-			allowed := routing.Privileges(p).Has(rt.priv)
-			t.Run(fmt.Sprintf("%s %s as %v", rt.method, rt.path, p), func(t *testing.T) {
+			allowed := p.Has(rt.Priv)
+			t.Run(fmt.Sprintf("%s as %v", rt.Pattern, p), func(t *testing.T) {
 				before := f.snapshot()
 				b := users[p]
+				if rt.Pattern == "POST /signout" {
+					name := fmt.Sprintf("user%d", slices.Index(single, p))
+					b = f.signIn(name, "password-"+name) // a session of its own to end
+				}
 				var r response
-				if rt.method == "GET" && strings.HasPrefix(rt.path, "/events") {
-					r = b.getStatusOnly(rt.path)
-				} else if rt.method == "GET" {
-					r = b.get(rt.path)
-				} else {
+				switch {
+				case method == "GET" && strings.HasPrefix(pr.path, "/events"):
+					r = b.getStatusOnly(pr.path)
+				case method == "GET":
+					r = b.get(pr.path)
+				default:
 					form := url.Values{}
-					for k, v := range rt.form {
+					for k, v := range pr.form {
 						form[k] = v
 					}
-					r = b.post(rt.path, form)
+					r = b.post(pr.path, form)
 				}
 				switch {
-				case allowed && (r.status == 403 || r.status == 401):
-					t.Errorf("refused with %d: %s", r.status, r.body)
+				case allowed && r.status != pr.status:
+					t.Errorf("status %d, want %d: %.300s", r.status, pr.status, r.body)
 				case !allowed && r.status != 403:
 					t.Errorf("status %d, want 403", r.status)
 				case !allowed:

@@ -45,8 +45,10 @@ func docExamples(lines []string) []docExample {
 
 // TestRESTDocExamples runs every curl example of docs/rest.md, in order,
 // against a fresh start of the product and compares what it prints with
-// what the document shows (timestamps aside). PD_UPDATE_DOCS=1 writes
-// the answers into the document instead.
+// what the document shows (timestamps aside): the document's examples are
+// the expectations. PD_UPDATE_DOCS=1 writes the answers into the document
+// too, and still fails for every example whose answer changed, so that
+// a changed answer is read in the diff before the test passes again.
 func TestRESTDocExamples(t *testing.T) {
 	needTool(t, "curl")
 	const path = "../docs/rest.md"
@@ -70,7 +72,7 @@ func TestRESTDocExamples(t *testing.T) {
 			t.Errorf("example %d (%s): %v", i+1, ex.command, err)
 		}
 		outputs[i] = strings.TrimRight(string(out), "\n")
-		if !update && timestamps.ReplaceAllString(outputs[i], "TIME") != timestamps.ReplaceAllString(ex.output, "TIME") {
+		if timestamps.ReplaceAllString(outputs[i], "TIME") != timestamps.ReplaceAllString(ex.output, "TIME") {
 			t.Errorf("example %d: %s\nprints:\n%s\nthe document shows:\n%s", i+1, ex.command, outputs[i], ex.output)
 		}
 	}
@@ -83,6 +85,9 @@ func TestRESTDocExamples(t *testing.T) {
 		}
 		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 			t.Fatal(err)
+		}
+		if t.Failed() {
+			t.Log(path + " is rewritten with the answers above: read the diff, then run the test again")
 		}
 	}
 }
