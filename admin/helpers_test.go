@@ -46,16 +46,16 @@ func (c *clock) Now() time.Time {
 // fixture is a real SQLite file, the routing service over it and the HTTP
 // module serving on a loopback port.
 type fixture struct {
-	t     testing.TB
-	db    *sqlite.DB
+	t  testing.TB
+	db *sqlite.DB
 	// dbPath is the store's file.
 	dbPath string
-	svc   *routing.Service
-	srv   *admin.Server
-	base  string // http://127.0.0.1:port
-	clock *clock
-	cfg   admin.Config
-	logs  *syncBuffer
+	svc    *routing.Service
+	srv    *admin.Server
+	base   string // http://127.0.0.1:port
+	clock  *clock
+	cfg    admin.Config
+	logs   *syncBuffer
 	// probes may be set by an edit function before the server starts.
 	probes  admin.Probes
 	prompts *prompts.Library
