@@ -1,6 +1,20 @@
 // Package integration holds the tests that run the whole product against
-// real peers: SIPp as the caller and as the far party, with tshark
-// capturing the RTP on loopback, and the load benchmark script. The tests
-// need the sipp and tshark commands (Debian packages sip-tester and
-// tshark); .ci/run installs them.
+// real peers, as its users and the systems around it would:
+//
+//   - SIPp as the caller and as the far party (sipp_test.go), with tshark
+//     capturing the RTP on loopback when it may;
+//   - baresip behind kamailio, the PBX that forwards a line to the product
+//     (baresip_test.go);
+//   - headless chromium driving the web page (browser_test.go,
+//     browser_schedule_test.go), and pages of another origin trying its
+//     doors (attack_test.go);
+//   - curl running every example of docs/rest.md (docs_test.go).
+//
+// The load and cost benchmarks (load_test.go, cost_test.go,
+// http_load_test.go, reports_load_test.go, upload_load_test.go) run only
+// with PD_LOAD=1; docs/benchmarks.md gives their commands and figures.
+// The tests need sipp, tshark, curl, chromium, baresip and kamailio
+// (Debian packages sip-tester, tshark, curl, chromium, baresip-core,
+// kamailio); .ci/run installs them. Outside CI a test whose peer is
+// missing skips and says so; under CI=1 it fails.
 package integration

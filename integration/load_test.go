@@ -14,7 +14,7 @@ import (
 // The load benchmark drives the product with SIPp on the same machine.
 // It is not part of the test run; run it with:
 //
-//	PD_LOAD=1 go test ./integration/ -run TestLoad -v -timeout 30m
+//	PD_LOAD=1 go test ./integration/ -run '^TestLoadAnnounceThen' -v -timeout 30m
 //
 // PD_BINARY runs another build of the product (an earlier commit's, to
 // compare on the same machine in one session). PD_GC_PERCENT sets the
