@@ -63,8 +63,9 @@ type Config struct {
 	Sessions routing.SessionLimits
 	// MaxUploadBytes bounds an announcement file (default 50 MiB).
 	MaxUploadBytes int64
-	// MaxDecodes bounds the uploads converted at once (default 2); others
-	// are refused with 503 and Retry-After.
+	// MaxDecodes bounds the uploads converted at once (default 1: a
+	// conversion takes a core while it runs); others are refused with 503
+	// and Retry-After.
 	MaxDecodes int
 	// Now is the clock (tests set one).
 	Now func() time.Time
@@ -150,7 +151,7 @@ func New(cfg Config, svc *routing.Service, ann Announcements, probes Probes, log
 		cfg.MaxUploadBytes = 50 << 20
 	}
 	if cfg.MaxDecodes <= 0 {
-		cfg.MaxDecodes = 2
+		cfg.MaxDecodes = 1
 	}
 	if cfg.SignInFailures <= 0 {
 		cfg.SignInFailures = 10

@@ -173,14 +173,18 @@ func (s *Server) announcementUpload(w http.ResponseWriter, r *http.Request, u *w
 			return
 		}
 	}
-	// Converting an announcement takes a core for seconds: a few at a time,
-	// so that calls in progress keep theirs.
+	// Converting an announcement takes half a core for seconds: one at a
+	// time (MaxDecodes), so that calls in progress keep their share.
 	select {
 	case s.decodes <- struct{}{}:
 		defer func() { <-s.decodes }()
 	default:
 		w.Header().Set("Retry-After", strconv.Itoa(uploadRetrySeconds))
-		refuse(http.StatusServiceUnavailable, "file", fmt.Sprintf("%d announcements are being converted; upload this one again in a few seconds.", cap(s.decodes)))
+		busy := "Another announcement is being converted"
+		if n := cap(s.decodes); n > 1 {
+			busy = fmt.Sprintf("%d announcements are being converted", n)
+		}
+		refuse(http.StatusServiceUnavailable, "file", busy+"; upload this one again in a few seconds.")
 		return
 	}
 	var name string

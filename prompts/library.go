@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -109,8 +110,9 @@ func (l *Library) path(id int64) string {
 
 // Decode reads and checks a WAV file and encodes it, without storing it.
 // It streams: besides the 8 kHz result it holds a block of the file and
-// the resampling filter's window, whatever the file's length. Errors: see
-// ReadWAV.
+// the resampling filter's window, whatever the file's length. It works at
+// most half the time, resting between blocks, so that calls in progress
+// keep their share of the processor. Errors: see ReadWAV.
 func (l *Library) Decode(r io.Reader) (*Prompt, error) {
 	var p *Prompt
 	err := scanWAV(r, l.limits, func(f wavFormat, size int64, read func([]byte) error) error {
@@ -119,7 +121,9 @@ func (l *Library) Decode(r io.Reader) (*Prompt, error) {
 		rs := newResampler(f.rate, rate, frames, enc.put)
 		block := make([]byte, decodeBlockFrames*f.blockAlign)
 		samples := make([]float32, decodeBlockFrames)
+		var owed time.Duration // rest owed for the work done (decodeShare)
 		for left := frames; left > 0; {
+			began := time.Now()
 			k := min(left, decodeBlockFrames)
 			if err := read(block[:k*f.blockAlign]); err != nil {
 				return err
@@ -127,6 +131,17 @@ func (l *Library) Decode(r io.Reader) (*Prompt, error) {
 			decodeInto(samples[:k], block[:k*f.blockAlign], f)
 			rs.write(samples[:k])
 			left -= k
+			// A block is under a millisecond of work: let the pacer and
+			// the calls run between blocks, and rest as long as the share
+			// asks, so that a conversion never takes a whole core.
+			owed += time.Duration(float64(time.Since(began)) * (1 - decodeShare) / decodeShare)
+			if owed >= decodeRest {
+				slept := time.Now()
+				time.Sleep(owed)
+				owed -= time.Since(slept)
+			} else {
+				runtime.Gosched()
+			}
 		}
 		if rest := int(size) - frames*f.blockAlign; rest > 0 {
 			if err := read(block[:rest]); err != nil { // a part of a frame
@@ -147,6 +162,13 @@ func (l *Library) Decode(r io.Reader) (*Prompt, error) {
 
 // decodeBlockFrames is how many frames of a file Decode reads at a time.
 const decodeBlockFrames = 4096
+
+// decodeShare is the share of one core a conversion takes at most, and
+// decodeRest how much rest it gathers before it sleeps.
+const (
+	decodeShare = 0.5
+	decodeRest  = 2 * time.Millisecond
+)
 
 // Add checks, encodes and stores an uploaded WAV file. register is called
 // once the audio is safely written and before it is put in place: it
