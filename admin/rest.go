@@ -114,6 +114,9 @@ func (s *Server) serveREST(fns []restFunction, w http.ResponseWriter, r *http.Re
 		ri.route = "/Rest/unknown"
 	}
 	fail := func(err error) {
+		if r.Context().Err() != nil {
+			return // the client left: nobody reads the answer
+		}
 		setDenialHeaders(w, err)
 		code := routing.ErrorCode(err)
 		if code == routing.EINTERNAL {
