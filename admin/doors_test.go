@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -91,9 +90,7 @@ func TestRESTRefusesCrossSiteChanges(t *testing.T) {
 }
 
 // doRaw sends a request with a body as it is.
-func (f *fixture) doRaw(c interface {
-	Do(*http.Request) (*http.Response, error)
-}, method, path, body string, headers ...string) response {
+func (f *fixture) doRaw(c *http.Client, method, path, body string, headers ...string) response {
 	f.t.Helper()
 	req, err := http.NewRequest(method, f.base+path, strings.NewReader(body))
 	if err != nil {
@@ -102,19 +99,7 @@ func (f *fixture) doRaw(c interface {
 	if body == "" {
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	return f.send(c, req, headers...)
 }
 
 // b64 is standard base64.

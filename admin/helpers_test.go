@@ -173,6 +173,13 @@ func (f *fixture) do(c *http.Client, method, path string, form url.Values, heade
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	return f.send(c, req, headers...)
+}
+
+// send sends a request with the headers (name, value pairs) and reads
+// the whole answer.
+func (f *fixture) send(c *http.Client, req *http.Request, headers ...string) response {
+	f.t.Helper()
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

@@ -112,21 +112,29 @@ func TestHealthNetworks(t *testing.T) {
 	}
 }
 
-// TestServeTLS answers over HTTPS with the certificate given.
-func TestServeTLS(t *testing.T) {
-	// httptest's own certificate (for 127.0.0.1) and a client trusting it.
+// serveTLS starts a second server over the fixture's store on HTTPS, with
+// httptest's own certificate (for 127.0.0.1), and returns its base URL and
+// a client that trusts it.
+func serveTLS(t *testing.T, f *fixture) (string, *http.Client) {
+	t.Helper()
 	ts := httptest.NewTLSServer(http.NotFoundHandler())
 	cert, c := ts.TLS.Certificates[0], ts.Client()
 	ts.Close()
-	f := newFixture(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := admin.New(f.cfg, f.svc, f.prompts, admin.Probes{}, zerolog.Nop())
 	go srv.Serve(l, &tls.Config{Certificates: []tls.Certificate{cert}})
-	defer srv.Shutdown(ctx)
-	resp, err := c.Get("https://" + l.Addr().String() + "/Rest/listGroups")
+	t.Cleanup(func() { srv.Shutdown(ctx) })
+	return "https://" + l.Addr().String(), c
+}
+
+// TestServeTLS answers over HTTPS with the certificate given.
+func TestServeTLS(t *testing.T) {
+	f := newFixture(t)
+	base, c := serveTLS(t, f)
+	resp, err := c.Get(base + "/Rest/listGroups")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,19 +178,9 @@ func TestShutdownBeforeServe(t *testing.T) {
 // web page sets is Secure, the flash message's too, and answers tell the
 // browser to keep to HTTPS.
 func TestTLSCookiesAndHSTS(t *testing.T) {
-	ts := httptest.NewTLSServer(http.NotFoundHandler())
-	cert, c := ts.TLS.Certificates[0], ts.Client()
-	ts.Close()
 	f := newFixture(t)
 	f.user("lead", "password-lead", routing.PrivState)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := admin.New(f.cfg, f.svc, f.prompts, admin.Probes{}, zerolog.Nop())
-	go srv.Serve(l, &tls.Config{Certificates: []tls.Certificate{cert}})
-	defer srv.Shutdown(ctx)
-	base := "https://" + l.Addr().String()
+	base, c := serveTLS(t, f)
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	cookies := map[string]*http.Cookie{}
 	send := func(method, path string, form url.Values) *http.Response {
