@@ -1,8 +1,14 @@
-// Package admin is the HTTP module: one server for the REST API (XML and
-// JSON), the Cisco IP phone service, the live change feed (server-sent
-// events), Prometheus metrics and health endpoints. Authorization,
-// privileges and the mapping of errors to HTTP answers are decided here
-// once for every surface. It talks to routing only, never to SQL or SIP.
+// Package admin is the HTTP module: one server for the web page, the REST
+// API (XML and JSON), the Cisco IP phone service, the live change feed
+// (server-sent events), Prometheus metrics and health endpoints.
+// Authorization, privileges and the mapping of errors to HTTP answers are
+// decided here once for every surface; routes.go lists every route with
+// who may reach it. The files rely only on those below them: the route
+// table, then the surfaces (rest*.go, phone.go, events.go, web_*.go), then
+// the shared reading, sign-in and session helpers (params.go, auth.go,
+// limit.go, web_session.go, pages.go), then the envelope and escaping
+// (envelope.go, latin1.go). It talks to routing and prompts only, never to
+// SQL or SIP.
 package admin
 
 import (
