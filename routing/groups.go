@@ -15,6 +15,9 @@ func (s *Service) Groups(ctx context.Context, f GroupFilter) ([]Group, error) {
 	gen, cached := s.gen, s.groups
 	s.cacheMu.Unlock()
 	if all && cached != nil {
+		if len(cached) == 0 {
+			return nil, nil // as the store answers: no groups is nil
+		}
 		return slices.Clone(cached), nil
 	}
 	var out []Group

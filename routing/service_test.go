@@ -73,6 +73,23 @@ func (f *fixture) line(g routing.Group, number string) {
 // snapshot is everything a user could see in the store.
 func (f *fixture) snapshot() routingtest.Snapshot { return routingtest.Take(f.t, f.svc) }
 
+// TestNoGroupsReadAlike: reading no groups gives the same answer from the
+// store and from the cache (it gave nil, then an empty list).
+func TestNoGroupsReadAlike(t *testing.T) {
+	f := newFixture(t)
+	first, err := f.svc.Groups(ctx, routing.GroupFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.svc.Groups(ctx, routing.GroupFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(first, again) || len(first) != 0 {
+		t.Errorf("no groups read as %#v, then %#v", first, again)
+	}
+}
+
 func TestGroupsLifecycle(t *testing.T) {
 	f := newFixture(t)
 	g := f.group(" Front Desk ", "+41 44 1022")
