@@ -77,23 +77,6 @@ type Config struct {
 	Now func() time.Time
 }
 
-// DateFormat is a way of writing report times for people.
-type DateFormat string
-
-// The date formats.
-const (
-	DateISO DateFormat = "iso"
-	DateDMY DateFormat = "dd.mm.yyyy"
-)
-
-// layout is the time layout of the format.
-func (f DateFormat) layout() string {
-	if f == DateDMY {
-		return "02.01.2006 15:04:05"
-	}
-	return "2006-01-02 15:04:05"
-}
-
 // Probes tell the server about the parts of the program it does not own.
 type Probes struct {
 	// Telephony returns the counters of the call handler and media engine.

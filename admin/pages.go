@@ -279,3 +279,20 @@ func linesPath(groupID int64) string { return "/groups/" + strconv.FormatInt(gro
 func lineAction(groupID int64, number string) string {
 	return linesPath(groupID) + "/" + url.PathEscape(number)
 }
+
+// DateFormat is a way of writing report times for people.
+type DateFormat string
+
+// The date formats.
+const (
+	DateISO DateFormat = "iso"
+	DateDMY DateFormat = "dd.mm.yyyy"
+)
+
+// layout is the time layout of the format.
+func (f DateFormat) layout() string {
+	if f == DateDMY {
+		return "02.01.2006 15:04:05"
+	}
+	return "2006-01-02 15:04:05"
+}

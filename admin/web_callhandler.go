@@ -127,12 +127,6 @@ func (s *Server) groupAnnouncement(w http.ResponseWriter, r *http.Request, u *we
 	redirect(w, r, "/callhandler#groups", "The announcement of "+g.Name+" is saved.")
 }
 
-// isUpload tells the announcement upload, whose body may be far larger
-// than a form's.
-func isUpload(r *http.Request) bool {
-	return r.Method == http.MethodPost && r.URL.Path == "/announcements"
-}
-
 // uploadRetrySeconds is the Retry-After of an upload refused while others
 // are converted.
 const uploadRetrySeconds = 5

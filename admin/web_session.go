@@ -148,3 +148,9 @@ func localPath(next string) string {
 	}
 	return next
 }
+
+// isUpload tells the announcement upload, whose body may be far larger
+// than a form's.
+func isUpload(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == "/announcements"
+}
