@@ -15,10 +15,8 @@ import (
 	"sort"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -164,7 +162,7 @@ func (db *DB) View(ctx context.Context, fn func(routing.Tx) error) error {
 	}
 	defer db.readStmts.prepare(ctx) // runs after the rollback: the connection is free
 	defer t.Rollback()
-	return fn(&tx{ctx: ctx, tx: t, now: db.Now, stmts: db.readStmts})
+	return fn(sqlstore.NewTx(ctx, preparedTx{tx: t, stmts: db.readStmts}, dialect{}, db.Now))
 }
 
 // Update runs fn in a write transaction and commits when fn returns nil.
@@ -175,26 +173,11 @@ func (db *DB) Update(ctx context.Context, fn func(routing.Tx) error) error {
 	}
 	defer db.writeStmts.prepare(ctx) // runs after the rollback: the connection is free
 	defer t.Rollback()
-	if err := fn(&tx{ctx: ctx, tx: t, now: db.Now, stmts: db.writeStmts}); err != nil {
+	if err := fn(sqlstore.NewTx(ctx, preparedTx{tx: t, stmts: db.writeStmts}, dialect{}, db.Now)); err != nil {
 		return err
 	}
 	if err := t.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
-}
-
-// conflict turns a uniqueness violation into a routing ECONFLICT error on
-// field; other errors pass through.
-func conflict(err error, field, format string, args ...any) error {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() {
-		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return routing.FieldErrorf(routing.ECONFLICT, field, format, args...)
-		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-			return routing.Errorf(routing.ECONFLICT, "a referenced record does not exist or is still in use")
-		}
-	}
-	return err
 }

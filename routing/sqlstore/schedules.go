@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"github.com/phonediversions/phonediversions/routing"
@@ -40,7 +40,7 @@ func (t *tx) SetSchedule(groupID int64, ranges []routing.Range) error {
 	for _, r := range ranges {
 		if _, err := t.exec(`INSERT INTO schedule_ranges (group_id, day, start_min, end_min) VALUES (?, ?, ?, ?)`,
 			groupID, int(r.Day), r.Start, r.End); err != nil {
-			return conflict(err, "ranges", "two ranges start on %s", r.String())
+			return t.conflict(err, "ranges", "two ranges start on %s", r.String())
 		}
 	}
 	return nil
@@ -98,17 +98,14 @@ func (t *tx) Holidays() ([]routing.Holiday, error) {
 
 func (t *tx) InsertHoliday(h *routing.Holiday) error {
 	_, ns := t.stamp()
-	res, err := t.exec(`INSERT INTO holidays (name, first_day, last_day, created_at) VALUES (?, ?, ?, ?)`,
-		h.Name, h.First.String(), h.Last.String(), ns)
-	if err != nil {
-		return err
-	}
-	if h.ID, err = res.LastInsertId(); err != nil {
+	var err error
+	if h.ID, err = t.insert(`INSERT INTO holidays (name, first_day, last_day, created_at) VALUES (?, ?, ?, ?)`,
+		h.Name, h.First.String(), h.Last.String(), ns); err != nil {
 		return err
 	}
 	for _, g := range h.GroupIDs {
 		if _, err := t.exec(`INSERT INTO holiday_groups (holiday_id, group_id) VALUES (?, ?)`, h.ID, g); err != nil {
-			return conflict(err, "groupIds", "group %d is named twice", g)
+			return t.conflict(err, "groupIds", "group %d is named twice", g)
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"time"
@@ -9,7 +9,7 @@ import (
 func (t *tx) InsertSession(s routing.Session) error {
 	_, err := t.exec(`INSERT INTO sessions (id, user_id, csrf, created_at, seen_at) VALUES (?, ?, ?, ?, ?)`,
 		s.ID, s.UserID, s.CSRF, s.CreatedAt.UnixNano(), s.SeenAt.UnixNano())
-	return conflict(err, "session", "session exists")
+	return t.conflict(err, "session", "session exists")
 }
 
 func (t *tx) Session(id string) (routing.Session, error) {

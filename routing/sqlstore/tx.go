@@ -1,4 +1,9 @@
-package sqlite
+// Package sqlstore implements routing.Tx once over database/sql for the
+// SQL stores, the embedded SQLite one and the shared PostgreSQL one: their
+// schemas hold the same tables and columns, each in its own dialect, and a
+// Dialect says what else differs — placeholders, constraint errors, the
+// report search.
+package sqlstore
 
 import (
 	"context"
@@ -10,33 +15,77 @@ import (
 	"github.com/phonediversions/phonediversions/routing"
 )
 
+// Dialect is what differs between the SQL stores.
+type Dialect interface {
+	// Rebind turns the ? placeholders of a query into the driver's.
+	Rebind(query string) string
+	// Violation names the constraint err violates: Unique, ForeignKey,
+	// or "" for any other error.
+	Violation(err error) string
+	// Search returns how a report search for s is made: a condition on
+	// the table aliased r (its placeholders with args), and, when an
+	// index of its own drives it, the FROM clause and ORDER BY that use
+	// it (empty: the plain ones). desc orders newest first.
+	Search(s string, desc bool) (from, cond, order string, args []any)
+}
+
+// Constraint violations a Dialect reports.
+const (
+	Unique     = "unique"
+	ForeignKey = "foreign key"
+)
+
+// Queryer runs the statements of one transaction; a store may run them
+// as statements it prepared once.
+type Queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// NewTx returns the routing.Tx of a transaction: its statements run
+// through q, times are stamped by now.
+func NewTx(ctx context.Context, q Queryer, d Dialect, now func() time.Time) routing.Tx {
+	return &tx{ctx: ctx, q: q, d: d, now: now}
+}
+
 // tx implements routing.Tx on a database/sql transaction.
 type tx struct {
-	ctx   context.Context
-	tx    *sql.Tx
-	now   func() time.Time
-	stmts *statements // of the pool tx belongs to
+	ctx context.Context
+	q   Queryer
+	d   Dialect
+	now func() time.Time
+}
+
+// conflict turns a constraint violation into a routing ECONFLICT error on
+// field; other errors pass through.
+func (t *tx) conflict(err error, field, format string, args ...any) error {
+	switch t.d.Violation(err) {
+	case Unique:
+		return routing.FieldErrorf(routing.ECONFLICT, field, format, args...)
+	case ForeignKey:
+		return routing.Errorf(routing.ECONFLICT, "a referenced record does not exist or is still in use")
+	}
+	return err
 }
 
 func (t *tx) exec(query string, args ...any) (sql.Result, error) {
-	if st := t.stmts.get(query); st != nil {
-		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
-	}
-	return t.tx.ExecContext(t.ctx, query, args...)
+	return t.q.ExecContext(t.ctx, t.d.Rebind(query), args...)
 }
 
 func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
-	if st := t.stmts.get(query); st != nil {
-		return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
-	}
-	return t.tx.QueryContext(t.ctx, query, args...)
+	return t.q.QueryContext(t.ctx, t.d.Rebind(query), args...)
 }
 
 func (t *tx) queryRow(query string, args ...any) *sql.Row {
-	if st := t.stmts.get(query); st != nil {
-		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
-	}
-	return t.tx.QueryRowContext(t.ctx, query, args...)
+	return t.q.QueryRowContext(t.ctx, t.d.Rebind(query), args...)
+}
+
+// insert runs an INSERT … RETURNING id and returns the id.
+func (t *tx) insert(query string, args ...any) (int64, error) {
+	var id int64
+	err := t.queryRow(query+` RETURNING id`, args...).Scan(&id)
+	return id, err
 }
 
 // stamp returns the current time as stored: Unix nanoseconds.
@@ -141,14 +190,12 @@ func (t *tx) Groups(f routing.GroupFilter) ([]routing.Group, error) {
 
 func (t *tx) InsertGroup(g *routing.Group) error {
 	now, ns := t.stamp()
-	res, err := t.exec(`INSERT INTO groups (name, description, destination, state_on, announcement_id, created_at, updated_at)
+	id, err := t.insert(`INSERT INTO groups (name, description, destination, state_on, announcement_id, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, g.Name, g.Description, g.Destination, g.On, nullID(g.AnnouncementID), ns, ns)
 	if err != nil {
-		return conflict(err, "groupName", "a group named %q already exists", g.Name)
+		return t.conflict(err, "groupName", "a group named %q already exists", g.Name)
 	}
-	if g.ID, err = res.LastInsertId(); err != nil {
-		return err
-	}
+	g.ID = id
 	g.CreatedAt, g.UpdatedAt = now, now
 	return nil
 }
@@ -159,7 +206,7 @@ func (t *tx) UpdateGroup(g *routing.Group) error {
 		override_until = ?, schedule_applied = ? WHERE id = ?`, g.Name, g.Description, g.Destination, g.On, nullID(g.AnnouncementID), ns,
 		zeroOrUnix(g.OverrideUntil), zeroOrUnix(g.ScheduleApplied), g.ID)
 	if err != nil {
-		return conflict(err, "groupName", "a group named %q already exists", g.Name)
+		return t.conflict(err, "groupName", "a group named %q already exists", g.Name)
 	}
 	if err := mustAffect(res, nil, "groupId", "group %d does not exist", g.ID); err != nil {
 		return err
@@ -201,7 +248,7 @@ func (t *tx) Lines(groupID int64) ([]routing.Line, error) {
 
 func (t *tx) InsertLine(l routing.Line) error {
 	_, err := t.exec(`INSERT INTO lines (number, description, group_id) VALUES (?, ?, ?)`, l.Number, l.Description, l.GroupID)
-	return conflict(err, "lineNumber", "line %s already belongs to a group", l.Number)
+	return t.conflict(err, "lineNumber", "line %s already belongs to a group", l.Number)
 }
 
 func (t *tx) UpdateLine(l routing.Line) error {
@@ -301,7 +348,7 @@ func (t *tx) writeUserLines(u *routing.User) error {
 	}
 	for _, n := range u.Lines {
 		if _, err := t.exec(`INSERT INTO user_lines (number, user_id) VALUES (?, ?)`, n, u.ID); err != nil {
-			return conflict(err, "lines", "number %s belongs to another user", n)
+			return t.conflict(err, "lines", "number %s belongs to another user", n)
 		}
 	}
 	return nil
@@ -309,14 +356,12 @@ func (t *tx) writeUserLines(u *routing.User) error {
 
 func (t *tx) InsertUser(u *routing.User) error {
 	now, ns := t.stamp()
-	res, err := t.exec(`INSERT INTO users (username, display_name, department, privileges, password_hash, created_at, updated_at)
+	id, err := t.insert(`INSERT INTO users (username, display_name, department, privileges, password_hash, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, u.Username, u.DisplayName, u.Department, u.Privileges, u.PasswordHash, ns, ns)
 	if err != nil {
-		return conflict(err, "username", "username %q is taken", u.Username)
+		return t.conflict(err, "username", "username %q is taken", u.Username)
 	}
-	if u.ID, err = res.LastInsertId(); err != nil {
-		return err
-	}
+	u.ID = id
 	u.CreatedAt, u.UpdatedAt = now, now
 	return t.writeUserLines(u)
 }
@@ -326,7 +371,7 @@ func (t *tx) UpdateUser(u *routing.User) error {
 	res, err := t.exec(`UPDATE users SET username = ?, display_name = ?, department = ?, privileges = ?, password_hash = ?, updated_at = ?
 		WHERE id = ?`, u.Username, u.DisplayName, u.Department, u.Privileges, u.PasswordHash, ns, u.ID)
 	if err != nil {
-		return conflict(err, "username", "username %q is taken", u.Username)
+		return t.conflict(err, "username", "username %q is taken", u.Username)
 	}
 	if err := mustAffect(res, nil, "userId", "user %d does not exist", u.ID); err != nil {
 		return err
@@ -410,19 +455,16 @@ func (t *tx) Announcements() ([]routing.Announcement, error) {
 }
 
 func (t *tx) InsertAnnouncement(a *routing.Announcement) error {
-	res, err := t.exec(`INSERT INTO announcements (name, file_name, duration_ms, uploaded_by, uploaded_at) VALUES (?, ?, ?, ?, ?)`,
+	var err error
+	a.ID, err = t.insert(`INSERT INTO announcements (name, file_name, duration_ms, uploaded_by, uploaded_at) VALUES (?, ?, ?, ?, ?)`,
 		a.Name, a.FileName, a.Duration.Milliseconds(), a.UploadedBy, a.UploadedAt.UnixNano())
-	if err != nil {
-		return err
-	}
-	a.ID, err = res.LastInsertId()
 	return err
 }
 
 func (t *tx) DeleteAnnouncement(id int64) error {
 	res, err := t.exec(`DELETE FROM announcements WHERE id = ?`, id)
 	if err != nil {
-		return conflict(err, "announcementId", "announcement %d is in use", id)
+		return t.conflict(err, "announcementId", "announcement %d is in use", id)
 	}
 	return mustAffect(res, nil, "announcementId", "announcement %d does not exist", id)
 }

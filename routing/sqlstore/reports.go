@@ -1,10 +1,9 @@
-package sqlite
+package sqlstore
 
 import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/phonediversions/phonediversions/routing"
 )
@@ -13,27 +12,22 @@ func (t *tx) AppendReport(e *routing.ReportEntry) error {
 	if e.Time.IsZero() {
 		e.Time = t.now()
 	}
-	res, err := t.exec(`INSERT INTO reports (at, action, status, username, caller, receiver, group_name, group_id, channel, detail)
+	var err error
+	e.ID, err = t.insert(`INSERT INTO reports (at, action, status, username, caller, receiver, group_name, group_id, channel, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Time.UnixNano(), string(e.Action), string(e.Status),
 		e.Username, e.Caller, e.Receiver, e.Group, e.GroupID, string(e.Channel), e.Detail)
-	if err != nil {
-		return err
-	}
-	e.ID, err = res.LastInsertId()
 	return err
 }
 
 // reportQuery is the FROM and WHERE of a report filter and the order of
-// its entries. A search of three characters or more is driven by the
-// trigram index, in the order entries were recorded (which is their time
-// order): a word found in most entries yields its first page at once
-// instead of gathering every match first. Columns are qualified with r.
+// its entries. A search is the dialect's: an index of its own may drive
+// it, in its own order. Columns are qualified with r.
 type reportQuery struct {
 	from, where, order string
 	args               []any
 }
 
-func newReportQuery(f routing.ReportFilter) reportQuery {
+func (t *tx) newReportQuery(f routing.ReportFilter) reportQuery {
 	q := reportQuery{from: " FROM reports r"}
 	var conds []string
 	if !f.From.IsZero() {
@@ -54,16 +48,14 @@ func newReportQuery(f routing.ReportFilter) reportQuery {
 	}
 	q.order = " ORDER BY r.at" + dir + ", r.id" + dir
 	if s := f.Search; s != "" {
-		if utf8.RuneCountInString(s) >= 3 {
-			// The trigram index finds substrings of three characters or more.
-			q.from = " FROM reports_fts JOIN reports r ON r.id = reports_fts.rowid"
-			conds = append([]string{"reports_fts MATCH ?"}, conds...)
-			q.args = append([]any{`"` + strings.ReplaceAll(s, `"`, `""`) + `"`}, q.args...)
-			q.order = " ORDER BY reports_fts.rowid" + dir
+		from, cond, order, args := t.d.Search(s, !f.OldestFirst)
+		if from != "" {
+			// The search's index drives the query: its condition and
+			// arguments come first.
+			q.from, q.order = from, order
+			conds, q.args = append([]string{cond}, conds...), append(args, q.args...)
 		} else {
-			like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
-			conds = append(conds, `(r.username LIKE ? ESCAPE '\' OR r.caller LIKE ? ESCAPE '\' OR r.receiver LIKE ? ESCAPE '\' OR r.group_name LIKE ? ESCAPE '\')`)
-			q.args = append(q.args, like, like, like, like)
+			conds, q.args = append(conds, cond), append(q.args, args...)
 		}
 	}
 	if len(conds) > 0 {
@@ -72,13 +64,19 @@ func newReportQuery(f routing.ReportFilter) reportQuery {
 	return q
 }
 
+// LikePattern is a LIKE pattern that finds s anywhere, its wildcards
+// escaped with \.
+func LikePattern(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
+}
+
 func (t *tx) Reports(f routing.ReportFilter) (routing.ReportPage, error) {
-	q := newReportQuery(f)
+	q := t.newReportQuery(f)
 	var page routing.ReportPage
 	count := `SELECT COUNT(*)` + q.from + q.where
 	args := q.args
 	if f.CountUpTo > 0 {
-		count = `SELECT COUNT(*) FROM (SELECT 1` + q.from + q.where + ` LIMIT ?)`
+		count = `SELECT COUNT(*) FROM (SELECT 1` + q.from + q.where + ` LIMIT ?) AS page`
 		args = append(slices.Clip(args), f.CountUpTo+1)
 	}
 	if err := t.queryRow(count, args...).Scan(&page.Total); err != nil {
@@ -115,7 +113,7 @@ func scanReport(s scanner) (routing.ReportEntry, error) {
 }
 
 func (t *tx) EachReport(f routing.ReportFilter, fn func(routing.ReportEntry) error) error {
-	q := newReportQuery(f)
+	q := t.newReportQuery(f)
 	rows, err := t.query(`SELECT `+reportColumns+q.from+q.where+q.order, q.args...)
 	if err != nil {
 		return err
@@ -134,7 +132,7 @@ func (t *tx) EachReport(f routing.ReportFilter, fn func(routing.ReportEntry) err
 }
 
 func (t *tx) ReportCounts(f routing.ReportFilter, slot time.Duration) ([]routing.ReportCount, error) {
-	q := newReportQuery(f)
+	q := t.newReportQuery(f)
 	rows, err := t.query(`SELECT r.at / ?, r.status, COUNT(*)`+q.from+q.where+` GROUP BY 1, 2 ORDER BY 1`,
 		append([]any{slot.Nanoseconds()}, q.args...)...)
 	if err != nil {
