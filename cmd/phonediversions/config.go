@@ -22,6 +22,7 @@ type Config struct {
 	// ConfigFile is the file read for settings; "" reads none.
 	ConfigFile    string
 	DataDir       string
+	DatabaseURL   string
 	LogLevel      string
 	LogFormat     string
 	AdminUsername string
@@ -115,6 +116,16 @@ func integer(min, max int64, set func(*Config, int64)) func(*Config, string) err
 		set(c, n)
 		return nil
 	}
+}
+
+// databaseURL takes sqlite:PATH, postgres://… or postgresql://….
+func databaseURL(c *Config, v string) error {
+	switch {
+	case v == "", strings.HasPrefix(v, "sqlite:"), strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		c.DatabaseURL = v
+		return nil
+	}
+	return errors.New("must be empty, sqlite:PATH, or a postgres:// or postgresql:// URL")
 }
 
 func ipAddr(dst func(*Config) *netip.Addr) func(*Config, string) error {
@@ -222,6 +233,8 @@ func settings() []setting {
 	return []setting{
 		{"data_dir", "data", "folder of the database and the announcements; created on first start",
 			str(func(c *Config) *string { return &c.DataDir })},
+		{"database_url", "", "the store: empty or sqlite:PATH is the embedded SQLite file (empty: phonediversions.db in data_dir); postgres://user@host:port/database (or postgresql://, with sslmode, pool_max_conns, …) a PostgreSQL database that several nodes share. Give a password as PHONEDIVERSIONS_DATABASE_URL rather than in a file",
+			databaseURL},
 		{"log_level", "info", "least severe log level written: debug, info, warn, error",
 			oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
 		{"log_format", "auto", "log format: console (for people), json (for collectors), auto (console on a terminal, json otherwise)",

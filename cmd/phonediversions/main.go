@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // time_zone works where the system has no zone database
@@ -33,6 +34,7 @@ import (
 	"github.com/phonediversions/phonediversions/media"
 	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/postgres"
 	"github.com/phonediversions/phonediversions/routing/sqlite"
 	"github.com/phonediversions/phonediversions/sip"
 )
@@ -87,7 +89,7 @@ type Main struct {
 	Config  Config
 	Stdout  io.Writer
 	Log     zerolog.Logger
-	DB      *sqlite.DB
+	DB      store
 	Service *routing.Service
 	Prompts *prompts.Library
 	Media   *media.Engine
@@ -95,6 +97,8 @@ type Main struct {
 	HTTP    *admin.Server
 	// HTTPAddr is the address the HTTP listener is bound to.
 	HTTPAddr net.Addr
+	// database is the store as the log names it (no password).
+	database string
 	debug    *http.Server
 	httpDone chan error
 	// stopScheduler ends the scheduler and waits for it.
@@ -124,9 +128,33 @@ func newLogger(cfg Config, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-// DatabasePath is where the embedded database lives.
+// store is the store the program opens: SQLite or PostgreSQL.
+type store interface {
+	routing.Store
+	Open() error
+}
+
+// DatabasePath is where the embedded database lives (when database_url
+// names none: sqlite:PATH, or a PostgreSQL database).
 func (m *Main) DatabasePath() string {
+	if p, ok := strings.CutPrefix(m.Config.DatabaseURL, "sqlite:"); ok {
+		return p
+	}
 	return filepath.Join(m.Config.DataDir, "phonediversions.db")
+}
+
+// openStore opens the store database_url names.
+func (m *Main) openStore() (store, string, error) {
+	if u := m.Config.DatabaseURL; strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		db := postgres.New(u)
+		shown := "postgres"
+		if pu, err := url.Parse(u); err == nil {
+			shown = pu.Redacted()
+		}
+		return db, shown, db.Open()
+	}
+	db := sqlite.New(m.DatabasePath())
+	return db, m.DatabasePath(), db.Open()
 }
 
 // Run creates the data folder when missing, opens the store, creates the
@@ -142,11 +170,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
-	m.DB = sqlite.New(m.DatabasePath())
-	err := m.DB.Open()
+	db, shown, err := m.openStore()
 	if err != nil {
 		return err
 	}
+	m.DB, m.database = db, shown
 	m.Service = routing.NewService(m.DB, routing.WithLocation(m.Config.TimeZone))
 	m.Prompts, err = prompts.Open(filepath.Join(m.Config.DataDir, "announcements"), prompts.Limits{
 		MaxBytes: m.Config.AnnouncementMaxBytes, MaxDuration: m.Config.AnnouncementMaxDuration, MaxTotal: m.Config.AnnouncementMaxTotal})
@@ -192,7 +220,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Log.Info().Str("url", m.HTTP.PublicURL("/", nil)).Str("rest", m.HTTP.PublicURL("/Rest/listGroups", nil)).
 			Str("phone_service", phoneURL).Msg("web page, REST API and phone service")
 	}
-	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.DatabasePath()).Str("http", httpAddr).
+	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.database).Str("http", httpAddr).
 		Str("rtp", fmt.Sprintf("%s:%d-%d", m.Config.RTPAddr, m.Config.RTPPortMin, m.Config.RTPPortMax)).
 		Int("sip_udp", m.SIP.UDPPort()).Int("sip_tcp", m.SIP.TCPPort()).Int("sip_tls", m.SIP.TLSPort()).Str("next_hop", m.Config.SIPNextHop).Msg("ready")
 	return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/phonediversions/phonediversions/audio"
 	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/routingtest"
 )
 
 var ctx = context.Background()
@@ -90,6 +92,60 @@ func TestMainFirstStartThenReuse(t *testing.T) {
 	got, err := m.Service.Group(ctx, g.ID)
 	if err != nil || !got.On || got.Name != "Front Desk" {
 		t.Fatalf("group after restart %+v %v", got, err)
+	}
+}
+
+// The program on PostgreSQL (database_url): the first start creates the
+// schema and the administrator, a second start — as another node would —
+// finds what the first wrote; the log names the database without its
+// password.
+func TestMainOnPostgreSQL(t *testing.T) {
+	u, err := url.Parse(routingtest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "not-needed-by-a-trusting-server")
+	start := func() (*Main, *bytes.Buffer, *bytes.Buffer) {
+		cfg := testConfig(t, t.TempDir())
+		cfg.DatabaseURL = u.String()
+		var out, logs bytes.Buffer
+		m := NewMain(cfg, &out, &logs)
+		if err := m.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return m, &out, &logs
+	}
+	m, out, logs := start()
+	match := passwordLine.FindStringSubmatch(out.String())
+	if match == nil {
+		t.Fatalf("no generated password printed; stdout: %q", out.String())
+	}
+	if strings.Contains(logs.String(), "not-needed-by-a-trusting-server") {
+		t.Error("the log shows the database password")
+	}
+	if _, err := os.Stat(m.DatabasePath()); err == nil {
+		t.Error("a SQLite file was made beside the PostgreSQL store")
+	}
+	g, err := m.Service.CreateGroup(ctx, routing.Actor{Name: "admin"}, routing.ChannelWeb, routing.Group{Name: "Front Desk", Destination: "1022"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Service.SetState(ctx, g.ID, true, routing.Actor{Name: "admin"}, routing.ChannelWeb); err != nil {
+		t.Fatal(err)
+	}
+	second, out2, _ := start() // another node, the first still running
+	defer second.Close()
+	if strings.Contains(out2.String(), "password") {
+		t.Errorf("the second node printed a password again: %q", out2.String())
+	}
+	if _, err := second.Service.Authenticate(ctx, "admin", match[1]); err != nil {
+		t.Errorf("the first node's administrator on the second: %v", err)
+	}
+	if got, err := second.Service.Group(ctx, g.ID); err != nil || !got.On {
+		t.Errorf("the group on the second node: %+v %v", got, err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -233,6 +289,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "public URL with query", args: []string{"--public-url", "http://pd.example.net/?x=1"}, wantErr: "--public-url: must be an absolute http or https URL"},
 		{name: "public URL relative", args: []string{"--public-url", "pd.example.net:8080"}, wantErr: "--public-url: must be an absolute"},
 		{name: "unknown time zone", args: []string{"--time-zone", "Mars/Olympus"}, wantErr: "--time-zone: must be a time zone name"},
+		{name: "database URL of another kind", args: []string{"--database-url", "mysql://db/pd"}, wantErr: "--database-url: must be empty, sqlite:PATH, or a postgres://"},
+		{name: "database URL, SQLite", args: []string{"--database-url", "sqlite:/var/lib/pd/pd.db"}, want: func(c Config) bool { return c.DatabaseURL == "sqlite:/var/lib/pd/pd.db" }},
 		{name: "HTTP certificate without key", args: []string{"--http-tls-cert", "c.pem"}, wantErr: "http_tls_cert and http_tls_key go together"},
 		{name: "bad duration", file: "announcement_max_duration = forever\n", args: []string{"--config", file}, wantErr: "pd.conf:1: announcement_max_duration: must be a positive duration"},
 	}

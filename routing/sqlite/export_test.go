@@ -50,3 +50,15 @@ func (db *DB) Prepared() (write, read int) {
 	}
 	return count(db.writeStmts), count(db.readStmts)
 }
+
+// AddMigrationRecord records a migration this program does not have, as
+// a newer program would have.
+func AddMigrationRecord(path, name string) error {
+	db := New(path)
+	if err := db.Open(); err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err := db.write.Exec(`INSERT INTO schema_migrations (name, applied_at) VALUES (?, 0)`, name)
+	return err
+}

@@ -126,6 +126,14 @@ func (db *DB) migrate() error {
 			return fmt.Errorf("sqlite: migration %s: %w", name, err)
 		}
 	}
+	// A newer program's migration: this one would misread the data.
+	var newest string
+	if err := db.write.QueryRow(`SELECT COALESCE(MAX(name), '') FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if last := names[len(names)-1]; newest > last {
+		return fmt.Errorf("sqlite: the database's schema has migration %s, newer than this program's last, %s: run a newer version of the program", newest, last)
+	}
 	return nil
 }
 

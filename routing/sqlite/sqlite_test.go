@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,5 +154,18 @@ func TestConstraints(t *testing.T) {
 				t.Fatalf("error %v, want code %s", err, tt.code)
 			}
 		})
+	}
+}
+
+// A node refuses a database file that a newer program migrated, naming
+// both migrations.
+func TestRefusesANewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pd.db")
+	if err := sqlite.AddMigrationRecord(path, "migrations/9001_future.sql"); err != nil {
+		t.Fatal(err)
+	}
+	err := sqlite.New(path).Open()
+	if err == nil || !strings.Contains(err.Error(), "9001_future.sql") || !strings.Contains(err.Error(), "0005_secrets.sql") {
+		t.Fatalf("opened a newer schema: %v", err)
 	}
 }

@@ -1,0 +1,270 @@
+// Package postgres is the shared routing.Store: one PostgreSQL database
+// that two or more nodes of the product use at once, through pgx. Its
+// schema is kept by ordered migrations in PostgreSQL's dialect, numbered
+// as SQLite's; the transaction code is routing/sqlstore's.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// migrationLock is the advisory lock migrations hold, so that nodes
+// starting together apply each migration once.
+const migrationLock = 0x70645f6d6967 // "pd_mig"
+
+// maxAttempts bounds how often a write transaction that lost a race with
+// another node's (serialization failure, deadlock) is run again.
+const maxAttempts = 10
+
+// DB is the PostgreSQL store. Write transactions run serializable, so two
+// nodes changing the same rows at once see one after the other: the one
+// that loses is run again from the start.
+type DB struct {
+	url string
+	db  *sql.DB
+	// Now is the clock used for created/updated times. It may be replaced
+	// before Open.
+	Now func() time.Time
+	d   dialect
+}
+
+// New returns a store for the database at url (postgres://… or
+// postgresql://…, with pgx's parameters: sslmode, pool_max_conns, …).
+// Call Open before use.
+func New(url string) *DB {
+	return &DB{url: url, Now: time.Now, d: dialect{rebound: &sync.Map{}}}
+}
+
+// Open connects and applies the migrations the database has not seen
+// yet. Errors: a database it cannot reach, a migration that fails, or a
+// schema newer than this program knows (the message names both).
+func (db *DB) Open() error {
+	cfg, size, err := connConfig(db.url)
+	if err != nil {
+		return err
+	}
+	db.db = stdlib.OpenDB(*cfg)
+	db.db.SetMaxOpenConns(size)
+	db.db.SetMaxIdleConns(size)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := db.db.PingContext(ctx); err != nil {
+		db.db.Close()
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.db.Close()
+		return err
+	}
+	return nil
+}
+
+// Close closes the connections.
+func (db *DB) Close() error {
+	if db.db == nil {
+		return nil
+	}
+	return db.db.Close()
+}
+
+// migrate applies, in name order and each in its own transaction holding
+// the migration lock, the embedded migrations not yet recorded, and
+// refuses a database that recorded one this program does not know.
+func (db *DB) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	known := map[string]bool{}
+	for _, name := range names {
+		known[strings.TrimPrefix(name, "migrations/")] = true
+		if err := db.migrateFile(ctx, name); err != nil {
+			return fmt.Errorf("postgres: migration %s: %w", name, err)
+		}
+	}
+	rows, err := db.db.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		if !known[name] {
+			last := strings.TrimPrefix(names[len(names)-1], "migrations/")
+			return fmt.Errorf("postgres: the database's schema has migration %s, newer than this program's last, %s: run a newer version of the program", name, last)
+		}
+	}
+	return rows.Err()
+}
+
+func (db *DB) migrateFile(ctx context.Context, path string) error {
+	name := strings.TrimPrefix(path, "migrations/")
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = $1`, name).Scan(&n); err != nil {
+		return err
+	} else if n > 0 {
+		return nil
+	}
+	buf, err := fs.ReadFile(migrationFS, path)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)`, name, db.Now().UnixNano()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// View runs fn in a read-only transaction that sees one snapshot.
+func (db *DB) View(ctx context.Context, fn func(routing.Tx) error) error {
+	t, err := db.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	defer t.Rollback()
+	return fn(sqlstore.NewTx(ctx, t, db.d, db.Now))
+}
+
+// Update runs fn in a serializable write transaction and commits when fn
+// returns nil. A transaction another node's made fail (serialization
+// failure, deadlock) runs again, fn included, up to maxAttempts times.
+func (db *DB) Update(ctx context.Context, fn func(routing.Tx) error) error {
+	var err error
+	for range maxAttempts {
+		if err = db.update(ctx, fn); !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (db *DB) update(ctx context.Context, fn func(routing.Tx) error) error {
+	t, err := db.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	defer t.Rollback()
+	if err := fn(sqlstore.NewTx(ctx, t, db.d, db.Now)); err != nil {
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	return nil
+}
+
+// retryable reports whether err is a transaction lost to another one.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// dialect is PostgreSQL's: $n placeholders, its constraint codes, and a
+// report search by ILIKE, which the trigram indexes drive from three
+// characters on.
+type dialect struct {
+	rebound *sync.Map // query text → rebound text
+}
+
+func (d dialect) Rebind(query string) string {
+	if q, ok := d.rebound.Load(query); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	d.rebound.Store(query, b.String())
+	return b.String()
+}
+
+func (dialect) Violation(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return sqlstore.Unique
+		case "23503":
+			return sqlstore.ForeignKey
+		}
+	}
+	return ""
+}
+
+func (dialect) Search(s string, _ bool) (from, cond, order string, args []any) {
+	like := sqlstore.LikePattern(s)
+	return "", `(r.username ILIKE ? ESCAPE '\' OR r.caller ILIKE ? ESCAPE '\' OR r.receiver ILIKE ? ESCAPE '\' OR r.group_name ILIKE ? ESCAPE '\')`,
+		"", []any{like, like, like, like}
+}
+
+// defaultPoolSize is how many connections a node opens at most.
+const defaultPoolSize = 16
+
+// connConfig reads the URL: pgx's connection settings, and the pool size
+// (pool_max_conns, default 16), which is the store's, not the server's.
+func connConfig(raw string) (*pgx.ConnConfig, int, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, 0, errors.New("postgres: the database URL must be postgres://user@host:port/database or postgresql://…")
+	}
+	size := defaultPoolSize
+	q := u.Query()
+	if v := q.Get("pool_max_conns"); v != "" {
+		if size, err = strconv.Atoi(v); err != nil || size < 1 || size > 1000 {
+			return nil, 0, errors.New("postgres: pool_max_conns must be a whole number from 1 to 1000")
+		}
+		q.Del("pool_max_conns")
+		u.RawQuery = q.Encode()
+	}
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		return nil, 0, fmt.Errorf("postgres: the database URL: %w", err)
+	}
+	return cfg, size, nil
+}

@@ -1,0 +1,55 @@
+package routingtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+)
+
+// PostgresURL creates an empty database for the test on the server that
+// PD_TEST_POSTGRES names (a URL of a user who may create databases;
+// .ci/run starts a throw-away server and sets it) and returns its URL;
+// the database is dropped when the test ends. Without PD_TEST_POSTGRES
+// the test skips, and under CI=1 it fails.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv("PD_TEST_POSTGRES")
+	if admin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PD_TEST_POSTGRES is not set: .ci/run starts a PostgreSQL server for the tests (. .ci/postgres)")
+		}
+		t.Skip("no PostgreSQL to test against: set PD_TEST_POSTGRES (or run . .ci/postgres as root)")
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("PD_TEST_POSTGRES: %v", err)
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	name := "pd_test_" + strings.ToLower(rand.Text()[:12])
+	if _, err := db.ExecContext(context.Background(), `CREATE DATABASE `+name); err != nil {
+		t.Fatalf("create a test database on PD_TEST_POSTGRES: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(context.Background(), `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop the test database: %v", err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
