@@ -10,7 +10,7 @@ import (
 // Groups returns the groups matching f, ordered by name. The list of
 // every group is kept between changes.
 func (s *Service) Groups(ctx context.Context, f GroupFilter) ([]Group, error) {
-	all := f == GroupFilter{}
+	all := f == GroupFilter{} && !s.shared
 	s.cacheMu.Lock()
 	gen, cached := s.gen, s.groups
 	s.cacheMu.Unlock()

@@ -28,6 +28,9 @@ type Service struct {
 	cacheMu sync.Mutex
 	gen     uint64
 	groups  []Group
+	// shared is set when other processes change the store too: this one
+	// would not know when to drop what it keeps, so it keeps nothing.
+	shared bool
 
 	dummyOnce sync.Once
 	dummy     []byte
@@ -47,6 +50,11 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithPasswordCost sets the bcrypt cost of password hashes. Tests lower it;
 // production keeps the default.
 func WithPasswordCost(cost int) Option { return func(s *Service) { s.hashCost = cost } }
+
+// WithSharedStore tells the service that other processes (other nodes)
+// change the store too: it keeps nothing it read, such as the list of
+// groups, since it would not see when their changes make it stale.
+func WithSharedStore() Option { return func(s *Service) { s.shared = true } }
 
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {

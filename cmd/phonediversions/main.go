@@ -175,7 +175,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.DB, m.database = db, shown
-	m.Service = routing.NewService(m.DB, routing.WithLocation(m.Config.TimeZone))
+	opts := []routing.Option{routing.WithLocation(m.Config.TimeZone)}
+	if _, ok := m.DB.(*postgres.DB); ok {
+		opts = append(opts, routing.WithSharedStore()) // other nodes change it too
+	}
+	m.Service = routing.NewService(m.DB, opts...)
 	m.Prompts, err = prompts.Open(filepath.Join(m.Config.DataDir, "announcements"), prompts.Limits{
 		MaxBytes: m.Config.AnnouncementMaxBytes, MaxDuration: m.Config.AnnouncementMaxDuration, MaxTotal: m.Config.AnnouncementMaxTotal})
 	if err != nil {

@@ -144,6 +144,17 @@ func TestMainOnPostgreSQL(t *testing.T) {
 	if got, err := second.Service.Group(ctx, g.ID); err != nil || !got.On {
 		t.Errorf("the group on the second node: %+v %v", got, err)
 	}
+	// A switch on the first node shows in the second's list of groups,
+	// which it read before (the State tab, the phone menu, listGroups).
+	if _, err := second.Service.Groups(ctx, routing.GroupFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Service.SetState(ctx, g.ID, false, routing.Actor{Name: "admin"}, routing.ChannelWeb); err != nil {
+		t.Fatal(err)
+	}
+	if gs, err := second.Service.Groups(ctx, routing.GroupFilter{}); err != nil || len(gs) != 1 || gs[0].On {
+		t.Errorf("the second node's list after a switch on the first: %+v %v", gs, err)
+	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
