@@ -20,6 +20,11 @@ type Service struct {
 	changing sync.Mutex
 	feed     Feed
 	switches [len(channels)]atomic.Uint64
+	// following is set while FollowStore runs: the feed then publishes
+	// the store's changes in their commit order, this process's and the
+	// others' alike, from lastChange (the id of the last one published).
+	following  atomic.Bool
+	lastChange int64
 
 	// groups caches the list of every group, which the REST API and the
 	// web page read far more often than it changes. Every committed change
@@ -87,6 +92,13 @@ func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
 		if e.Action == ActionDiversion {
 			s.switches[channelIndex(e.Channel)].Add(1)
 		}
+	}
+	if s.following.Load() {
+		// Another process's change may have committed just before this
+		// one: publish both in their order. Should the read fail, the
+		// store's notice of this commit tries again.
+		_ = s.catchUp(context.WithoutCancel(ctx))
+		return nil
 	}
 	s.feed.publish(rt.entries)
 	return nil

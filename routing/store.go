@@ -16,6 +16,16 @@ type Store interface {
 	Close() error
 }
 
+// ChangeFollower is a store that other processes change too (the nodes
+// sharing a PostgreSQL database). FollowChanges calls wake once at its
+// start, whenever a process may have committed a change, and again after
+// it lost and regained its way of knowing (so that nothing is missed
+// meanwhile), telling lost why it was lost; it returns ctx's error when
+// ctx ends.
+type ChangeFollower interface {
+	FollowChanges(ctx context.Context, wake func(), lost func(error)) error
+}
+
 // Tx is the set of operations available inside a transaction.
 type Tx interface {
 	// Group returns the group with the id (ENOTFOUND when there is none).
@@ -74,8 +84,15 @@ type Tx interface {
 	// DeleteAnnouncement removes an announcement.
 	DeleteAnnouncement(id int64) error
 
-	// AppendReport appends e and sets its ID.
+	// AppendReport appends e and sets its ID. The entries of changes
+	// (every action but Call Handler) get ids in the order their
+	// transactions commit, whichever process commits them.
 	AppendReport(e *ReportEntry) error
+	// ChangesAfter returns up to limit entries of changes (every action
+	// but Call Handler) with an id above id, by id.
+	ChangesAfter(id int64, limit int) ([]ReportEntry, error)
+	// LastChange returns the id of the newest change's entry (0: none).
+	LastChange() (int64, error)
 	// Reports returns a page of entries matching f and their total count.
 	Reports(f ReportFilter) (ReportPage, error)
 	// EachReport calls fn with every entry matching f (its limit and

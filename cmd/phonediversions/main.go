@@ -22,6 +22,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	_ "time/tzdata" // time_zone works where the system has no zone database
@@ -232,18 +233,27 @@ func (m *Main) Run(ctx context.Context) error {
 
 // startScheduler runs the groups' plans: the state each wants now, then
 // each change at its moment.
+// On a shared store it also follows the changes other nodes commit: the
+// live feed shows them and the scheduler wakes for them.
 func (m *Main) startScheduler() {
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		m.Service.RunScheduler(ctx, func(err error) {
 			m.Log.Error().Err(err).Msg("scheduled switch failed; retrying in a minute")
 		})
 	}()
+	go func() {
+		defer wg.Done()
+		m.Service.FollowStore(ctx, func(err error) {
+			m.Log.Warn().Err(err).Msg("following the other nodes' changes; trying again")
+		})
+	}()
 	m.stopScheduler = func() {
 		cancel()
-		<-done
+		wg.Wait()
 	}
 }
 

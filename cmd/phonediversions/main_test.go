@@ -155,6 +155,25 @@ func TestMainOnPostgreSQL(t *testing.T) {
 	if gs, err := second.Service.Groups(ctx, routing.GroupFilter{}); err != nil || len(gs) != 1 || gs[0].On {
 		t.Errorf("the second node's list after a switch on the first: %+v %v", gs, err)
 	}
+	// The second node's live feed shows the first node's switches.
+	for deadline := time.Now().Add(10 * time.Second); !second.Service.Following(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second node does not follow the store")
+		}
+	}
+	sub := second.Service.Events().Subscribe(16)
+	defer sub.Close()
+	if _, err := m.Service.SetState(ctx, g.ID, true, routing.Actor{Name: "admin"}, routing.ChannelWeb); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-sub.C():
+		if ev.Action != routing.ActionDiversion || ev.Status != routing.StatusActivated {
+			t.Errorf("the second node's feed: %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the first node's switch did not reach the second node's feed")
+	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}

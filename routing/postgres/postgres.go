@@ -33,6 +33,16 @@ var migrationFS embed.FS
 // starting together apply each migration once.
 const migrationLock = 0x70645f6d6967 // "pd_mig"
 
+// changesLock orders the changes across nodes: a transaction holds it from
+// before it writes a change's report entry until it commits, so the next
+// change's entry gets a higher id; ids then follow commits, and a node
+// that read every change up to an id has missed none below it.
+const changesLock = 0x70645f636867 // "pd_chg"
+
+// changesChannel is the channel of the notices of committed changes; a
+// notice carries the change's id (another node reads the change itself).
+const changesChannel = "pd_changes"
+
 // maxAttempts bounds how often a write transaction that lost a race with
 // another node's (serialization failure, deadlock) is run again.
 const maxAttempts = 10
@@ -42,6 +52,7 @@ const maxAttempts = 10
 // that loses is run again from the start.
 type DB struct {
 	url string
+	cfg *pgx.ConnConfig
 	db  *sql.DB
 	// Now is the clock used for created/updated times. It may be replaced
 	// before Open.
@@ -64,6 +75,7 @@ func (db *DB) Open() error {
 	if err != nil {
 		return err
 	}
+	db.cfg = cfg
 	db.db = stdlib.OpenDB(*cfg)
 	db.db.SetMaxOpenConns(size)
 	db.db.SetMaxIdleConns(size)
@@ -237,6 +249,18 @@ func (dialect) Violation(err error) string {
 	return ""
 }
 
+// BeforeChange takes the changes' lock: see changesLock.
+func (dialect) BeforeChange(ctx context.Context, q sqlstore.Queryer) error {
+	_, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(changesLock))
+	return err
+}
+
+// AfterChange tells the other nodes, when the transaction commits.
+func (dialect) AfterChange(ctx context.Context, q sqlstore.Queryer, id int64) error {
+	_, err := q.ExecContext(ctx, `SELECT pg_notify($1, $2)`, changesChannel, strconv.FormatInt(id, 10))
+	return err
+}
+
 func (dialect) Search(s string, _ bool) (from, cond, order string, args []any) {
 	like := sqlstore.LikePattern(s)
 	return "", `(r.username ILIKE ? ESCAPE '\' OR r.caller ILIKE ? ESCAPE '\' OR r.receiver ILIKE ? ESCAPE '\' OR r.group_name ILIKE ? ESCAPE '\')`,
@@ -267,4 +291,48 @@ func connConfig(raw string) (*pgx.ConnConfig, int, error) {
 		return nil, 0, fmt.Errorf("postgres: the database URL: %w", err)
 	}
 	return cfg, size, nil
+}
+
+// followRetry is how long FollowChanges waits before it listens again
+// after its connection was lost.
+const followRetry = time.Second
+
+// FollowChanges listens for the notices of committed changes on a
+// connection of its own (application_name phonediversions-follow) and
+// calls wake once listening, at each notice, and after each reconnection;
+// lost hears why a connection was lost. It returns ctx's error when ctx
+// ends. See routing.ChangeFollower.
+func (db *DB) FollowChanges(ctx context.Context, wake func(), lost func(error)) error {
+	for {
+		err := db.listen(ctx, wake)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		lost(fmt.Errorf("postgres: following changes: %w", err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(followRetry):
+		}
+	}
+}
+
+func (db *DB) listen(ctx context.Context, wake func()) error {
+	cfg := db.cfg.Copy()
+	cfg.RuntimeParams["application_name"] = "phonediversions-follow"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `LISTEN `+changesChannel); err != nil {
+		return err
+	}
+	wake() // what was committed before this connection listened
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		wake()
+	}
 }

@@ -50,6 +50,13 @@ func (dialect) Search(s string, desc bool) (from, cond, order string, args []any
 		"", []any{like, like, like, like}
 }
 
+// BeforeChange does nothing: one process writes the file at a time, so
+// ids follow commits already.
+func (dialect) BeforeChange(context.Context, sqlstore.Queryer) error { return nil }
+
+// AfterChange does nothing: no other process follows the file's changes.
+func (dialect) AfterChange(context.Context, sqlstore.Queryer, int64) error { return nil }
+
 // preparedTx runs a transaction's statements as the pool's prepared ones
 // where it has them.
 type preparedTx struct {

@@ -12,11 +12,44 @@ func (t *tx) AppendReport(e *routing.ReportEntry) error {
 	if e.Time.IsZero() {
 		e.Time = t.now()
 	}
+	change := e.Action != routing.ActionCallHandler
+	if change {
+		if err := t.d.BeforeChange(t.ctx, t.q); err != nil {
+			return err
+		}
+	}
 	var err error
 	e.ID, err = t.insert(`INSERT INTO reports (at, action, status, username, caller, receiver, group_name, group_id, channel, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Time.UnixNano(), string(e.Action), string(e.Status),
 		e.Username, e.Caller, e.Receiver, e.Group, e.GroupID, string(e.Channel), e.Detail)
+	if err == nil && change {
+		err = t.d.AfterChange(t.ctx, t.q, e.ID)
+	}
 	return err
+}
+
+func (t *tx) LastChange() (int64, error) {
+	var id int64
+	err := t.queryRow(`SELECT COALESCE(MAX(id), 0) FROM reports WHERE action <> ?`, string(routing.ActionCallHandler)).Scan(&id)
+	return id, err
+}
+
+func (t *tx) ChangesAfter(id int64, limit int) ([]routing.ReportEntry, error) {
+	rows, err := t.query(`SELECT `+reportColumns+` FROM reports r WHERE r.id > ? AND r.action <> ? ORDER BY r.id LIMIT ?`,
+		id, string(routing.ActionCallHandler), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []routing.ReportEntry
+	for rows.Next() {
+		e, err := scanReport(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 // reportQuery is the FROM and WHERE of a report filter and the order of

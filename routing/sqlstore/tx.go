@@ -27,6 +27,12 @@ type Dialect interface {
 	// index of its own drives it, the FROM clause and ORDER BY that use
 	// it (empty: the plain ones). desc orders newest first.
 	Search(s string, desc bool) (from, cond, order string, args []any)
+	// BeforeChange runs before the report entry of a change is written,
+	// AfterChange after, in its transaction: a store that several
+	// processes write orders the changes' ids by commit there, and tells
+	// the others.
+	BeforeChange(ctx context.Context, q Queryer) error
+	AfterChange(ctx context.Context, q Queryer, id int64) error
 }
 
 // Constraint violations a Dialect reports.

@@ -1,0 +1,78 @@
+package routing
+
+import (
+	"context"
+	"errors"
+)
+
+// followBatch is how many changes a catch-up reads at a time.
+const followBatch = 500
+
+// FollowStore publishes on this process's feed the changes that other
+// processes commit to a shared store (a ChangeFollower), in the order
+// they were committed, each once, and wakes the scheduler for them; it
+// returns when ctx ends. The changes committed before it started are not
+// published. onError hears of a catch-up that failed or a lost way of
+// knowing (the store tries again). A store that is not shared has nothing
+// to follow: it returns at once.
+func (s *Service) FollowStore(ctx context.Context, onError func(error)) {
+	f, ok := s.store.(ChangeFollower)
+	if !ok {
+		return
+	}
+	s.changing.Lock()
+	err := s.view(ctx, func(tx Tx) error {
+		// The newest change so far: from here on, every one is published.
+		var err error
+		s.lastChange, err = tx.LastChange()
+		return err
+	})
+	if err == nil {
+		s.following.Store(true)
+	}
+	s.changing.Unlock()
+	if err != nil {
+		onError(err)
+		return
+	}
+	defer s.following.Store(false)
+	err = f.FollowChanges(ctx, func() {
+		s.changing.Lock()
+		defer s.changing.Unlock()
+		if err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
+			onError(err)
+		}
+	}, onError)
+	if err != nil && !errors.Is(err, ctx.Err()) {
+		onError(err)
+	}
+}
+
+// Following reports whether FollowStore follows the store's changes.
+func (s *Service) Following() bool { return s.following.Load() }
+
+// catchUp publishes the changes committed since the last one published,
+// in id order, which is their commit order. Call it holding s.changing.
+func (s *Service) catchUp(ctx context.Context) error {
+	for {
+		var es []ReportEntry
+		err := s.view(ctx, func(tx Tx) error {
+			var err error
+			es, err = tx.ChangesAfter(s.lastChange, followBatch)
+			return err
+		})
+		if err != nil || len(es) == 0 {
+			return err
+		}
+		s.lastChange = es[len(es)-1].ID
+		s.cacheMu.Lock()
+		s.gen++
+		s.groups = nil
+		s.cacheMu.Unlock()
+		s.feed.publish(es)
+		s.replan() // a manual switch or a plan changed elsewhere
+		if len(es) < followBatch {
+			return nil
+		}
+	}
+}
