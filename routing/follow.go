@@ -3,6 +3,8 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 )
 
 // followBatch is how many changes a catch-up reads at a time.
@@ -75,4 +77,47 @@ func (s *Service) catchUp(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// storeCheckTimeout bounds one check of the store.
+const storeCheckTimeout = 2 * time.Second
+
+// WatchStore checks every interval, until ctx ends, that the store
+// answers a read within storeCheckTimeout, for StoreHealth.
+func (s *Service) WatchStore(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.checkStore(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) checkStore(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, storeCheckTimeout)
+	defer cancel()
+	err := s.view(cctx, func(tx Tx) error {
+		_, err := tx.Settings()
+		return err
+	})
+	if ctx.Err() != nil {
+		return
+	}
+	s.storeErr.Store(&storeState{err: err})
+}
+
+// storeState is the outcome of the last check of the store.
+type storeState struct{ err error }
+
+// StoreHealth returns nil while the store answered its last check
+// (WatchStore), and why not otherwise; nil before the first check.
+func (s *Service) StoreHealth() error {
+	if st := s.storeErr.Load(); st != nil && st.err != nil {
+		return fmt.Errorf("the store does not answer: %w", st.err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,4 +139,32 @@ func TestChangesReachEveryNode(t *testing.T) {
 			t.Errorf("after the caught-up change node B got %+v, want the next change", ev)
 		}
 	})
+}
+
+// TestStoreHealth: WatchStore's checks tell whether the store answers.
+func TestStoreHealth(t *testing.T) {
+	eachStore(t, func(t *testing.T) {
+		where := newDatabase(t)
+		store := openStore(t, where, nil)
+		svc := routing.NewService(store)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go svc.WatchStore(ctx, 10*time.Millisecond)
+		waitFor(t, "a healthy store", func() bool { return svc.StoreHealth() == nil })
+		store.Close()
+		waitFor(t, "the closed store found", func() bool { return svc.StoreHealth() != nil })
+		if err := svc.StoreHealth(); !strings.Contains(err.Error(), "the store does not answer") {
+			t.Errorf("health: %v", err)
+		}
+	})
+}
+
+// waitFor waits, up to 10 s, until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+	}
 }

@@ -25,6 +25,8 @@ type Service struct {
 	// others' alike, from lastChange (the id of the last one published).
 	following  atomic.Bool
 	lastChange int64
+	// storeErr is the outcome of WatchStore's last check.
+	storeErr atomic.Pointer[storeState]
 
 	// groups caches the list of every group, which the REST API and the
 	// web page read far more often than it changes. Every committed change

@@ -3,9 +3,11 @@ package sip
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,5 +222,50 @@ func TestOptionsOverUDPAndTCP(t *testing.T) {
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "SIP/2.0 200") {
 		t.Fatalf("OPTIONS over TCP: %q %v", line, err)
+	}
+}
+
+// TestOptionsAnswer503WhenNotReady: the PBX's OPTIONS ping gets 503 with
+// Retry-After while the node's store does not answer and from the moment
+// it drains, so that CUCM's route group or Kamailio's dispatcher sends
+// calls elsewhere; 200 again when the store is back.
+func TestOptionsAnswer503WhenNotReady(t *testing.T) {
+	var storeDown atomic.Bool
+	f := newFixture(t, func(c *Config) {
+		c.Healthy = func() error {
+			if storeDown.Load() {
+				return errors.New("the store does not answer")
+			}
+			return nil
+		}
+	})
+	p := newPhone(t, "monitor", audio.PCMU, 0)
+	options := func() *sip.Response {
+		t.Helper()
+		req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: f.srv.UDPPort()})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := p.client.Do(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := options(); res.StatusCode != 200 {
+		t.Fatalf("ready: %d", res.StatusCode)
+	}
+	storeDown.Store(true)
+	if res := options(); res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+		t.Errorf("store down: %v", res)
+	}
+	storeDown.Store(false)
+	if res := options(); res.StatusCode != 200 {
+		t.Errorf("store back: %d", res.StatusCode)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.srv.Drain(ctx) // no call in progress: returns at once, draining
+	if res := options(); res.StatusCode != 503 {
+		t.Errorf("draining: %d", res.StatusCode)
 	}
 }

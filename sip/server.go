@@ -102,6 +102,12 @@ type Config struct {
 	// lower it).
 	SessionExpires time.Duration
 	MinSE          time.Duration
+	// Healthy reports whether the node may take calls besides listening
+	// (nil: its store answers); while it does not, and while the server
+	// starts or drains, OPTIONS are answered 503, so that the PBX (CUCM's
+	// OPTIONS ping, Kamailio's dispatcher) takes the node out of rotation.
+	// Nil: always healthy.
+	Healthy func() error
 }
 
 // Server is the running call handler.
@@ -483,12 +489,27 @@ func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // onOptions answers OPTIONS (the trunk's keep-alive) with what we take.
+// While the node is not ready (stopping, or its store not answering) it
+// answers 503, so that the PBX sends calls to another node.
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if s.refuseInvalid(req, tx) {
 		return
 	}
+	err := s.Ready()
+	if err == nil && s.cfg.Healthy != nil {
+		err = s.cfg.Healthy()
+	}
+	if err != nil {
+		s.log.Debug().Err(err).Msg("OPTIONS answered 503: not ready")
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(optionsRetryAfter)))
+		return
+	}
 	s.respond(tx, req, 200, "OK", s.capabilities(sip.NewHeader("Accept", "application/sdp"))...)
 }
+
+// optionsRetryAfter is the Retry-After of an OPTIONS answered 503, in
+// seconds.
+const optionsRetryAfter = 5
 
 // onUnknownMethod answers a method we do not take (RFC 3261 8.2.1).
 func (s *Server) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {

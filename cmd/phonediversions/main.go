@@ -231,14 +231,23 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
+// storeCheckInterval is how often the store's health is checked.
+const storeCheckInterval = 2 * time.Second
+
 // startScheduler runs the groups' plans: the state each wants now, then
 // each change at its moment.
 // On a shared store it also follows the changes other nodes commit: the
-// live feed shows them and the scheduler wakes for them.
+// live feed shows them and the scheduler wakes for them. And it checks the
+// store every storeCheckInterval: while it does not answer, the PBX's
+// OPTIONS get 503.
 func (m *Main) startScheduler() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		m.Service.WatchStore(ctx, storeCheckInterval)
+	}()
 	go func() {
 		defer wg.Done()
 		m.Service.RunScheduler(ctx, func(err error) {
@@ -342,6 +351,7 @@ func (m *Main) startSIP() error {
 		Trusted:     c.SIPTrusted, NextHop: c.SIPNextHop, NextHopTransport: c.SIPNextHopProto,
 		RingTimeout: c.RingTimeout, MediaTimeout: c.MediaTimeout, MaxCalls: c.MaxCalls,
 		EarlyMedia: c.EarlyMedia, Ringback: tone, Version: Version(),
+		Healthy: m.Service.StoreHealth,
 	}, m.Service, m.Prompts, m.Media, m.Log.With().Str("component", "sip").Logger())
 	if err != nil {
 		return err
