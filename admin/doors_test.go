@@ -281,7 +281,7 @@ func TestEventsFollowPrivileges(t *testing.T) {
 		return err
 	})
 	mustDo(t, func() error {
-		_, err := f.svc.AddAnnouncement(ctx, actor, routing.ChannelWeb, routing.Announcement{Name: "Welcome", FileName: "w.wav", Duration: time.Second})
+		_, err := f.svc.AddAnnouncement(ctx, actor, routing.ChannelWeb, routing.Announcement{Name: "Welcome", FileName: "w.wav", Duration: time.Second}, nil)
 		return err
 	})
 	last := strconv.FormatUint(f.svc.Events().Seq(), 10)

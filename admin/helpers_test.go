@@ -107,7 +107,7 @@ func newFixture(t testing.TB, edit ...func(*fixture)) *fixture {
 	t.Cleanup(func() { f.db.Close() })
 	f.svc = routing.NewService(f.db, routing.WithClock(f.clock.Now), routing.WithPasswordCost(bcrypt.MinCost), routing.WithLocation(zurich))
 	var err error
-	if f.prompts, err = prompts.Open(filepath.Join(t.TempDir(), "announcements"), prompts.DefaultLimits); err != nil {
+	if f.prompts, err = prompts.New(f.svc, prompts.DefaultLimits); err != nil {
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

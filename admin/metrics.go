@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -132,9 +133,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.switches, prometheus.CounterValue, float64(n), string(c))
 	}
 	ch <- prometheus.MustNewConstMetric(m.decodes, prometheus.GaugeValue, float64(len(m.s.decodes)))
-	used, most := m.s.ann.Stored()
-	ch <- prometheus.MustNewConstMetric(m.stored, prometheus.GaugeValue, float64(used))
-	ch <- prometheus.MustNewConstMetric(m.storedMax, prometheus.GaugeValue, float64(most))
+	if used, most, err := m.s.ann.Stored(context.Background()); err == nil {
+		ch <- prometheus.MustNewConstMetric(m.stored, prometheus.GaugeValue, float64(used))
+		ch <- prometheus.MustNewConstMetric(m.storedMax, prometheus.GaugeValue, float64(most))
+	}
 	if m.s.probes.Telephony == nil {
 		return
 	}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -209,9 +210,9 @@ func (s *Server) announcementUpload(w http.ResponseWriter, r *http.Request, u *w
 		if name == "" {
 			name = strings.TrimSuffix(file, filepath.Ext(file))
 		}
-		id, _, err := s.ann.Add(part, func(d time.Duration) (int64, error) {
+		id, _, err := s.ann.Add(r.Context(), part, func(d time.Duration, stored []byte) (int64, error) {
 			var err error
-			a, err = s.svc.AddAnnouncement(r.Context(), u.actor(), routing.ChannelWeb, routing.Announcement{Name: name, FileName: file, Duration: d})
+			a, err = s.svc.AddAnnouncement(r.Context(), u.actor(), routing.ChannelWeb, routing.Announcement{Name: name, FileName: file, Duration: d}, stored)
 			return a.ID, err
 		})
 		var pe *prompts.Error
@@ -325,17 +326,16 @@ func (s *Server) announcementDelete(w http.ResponseWriter, r *http.Request, u *w
 		s.failed(w, r, u, err)
 		return
 	}
-	if err := s.ann.Remove(id); err != nil {
-		s.log.Warn().Err(err).Int64("announcement", id).Msg("announcement audio not removed")
-	}
+	s.ann.Forget(id) // its audio went with it
 	redirect(w, r, "/callhandler", "The announcement is deleted.")
 }
 
-// Announcements is the store of announcement audio (the prompts library).
+// Announcements converts and keeps the announcements' audio (the prompts
+// library, over the store).
 type Announcements interface {
-	Add(r io.Reader, register func(time.Duration) (int64, error)) (int64, *prompts.Prompt, error)
+	Add(ctx context.Context, r io.Reader, register func(d time.Duration, stored []byte) (int64, error)) (int64, *prompts.Prompt, error)
 	Get(id int64) (*prompts.Prompt, error)
 	Builtin() *prompts.Prompt
-	Remove(id int64) error
-	Stored() (used, most int64)
+	Forget(id int64)
+	Stored(ctx context.Context) (used, most int64, err error)
 }

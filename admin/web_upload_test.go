@@ -117,7 +117,7 @@ func TestUploadsAreBounded(t *testing.T) {
 		var err error
 		lim := prompts.DefaultLimits
 		lim.MaxTotal = 3 * (12 + 2*8000) // three one-second announcements
-		if f.prompts, err = prompts.Open(t.TempDir(), lim); err != nil {
+		if f.prompts, err = prompts.New(f.svc, lim); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -89,7 +89,7 @@ func withAnnouncement(setup setupFunc, path string) setupFunc {
 		if err := setup(ctx, svc, dataDir); err != nil {
 			return err
 		}
-		lib, err := prompts.Open(filepath.Join(dataDir, "announcements"), prompts.DefaultLimits)
+		lib, err := prompts.New(svc, prompts.DefaultLimits)
 		if err != nil {
 			return err
 		}
@@ -98,8 +98,8 @@ func withAnnouncement(setup setupFunc, path string) setupFunc {
 			return err
 		}
 		defer f.Close()
-		id, _, err := lib.Add(f, func(d time.Duration) (int64, error) {
-			a, err := svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: filepath.Base(path), Duration: d})
+		id, _, err := lib.Add(ctx, f, func(d time.Duration, stored []byte) (int64, error) {
+			a, err := svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: filepath.Base(path), Duration: d}, stored)
 			return a.ID, err
 		})
 		if err != nil {

@@ -132,7 +132,7 @@ func newLeg(t testing.TB, e *media.Engine, cfg media.LegConfig) *media.Leg {
 
 func builtin(t testing.TB) *prompts.Prompt {
 	t.Helper()
-	lib, err := prompts.Open(t.TempDir(), prompts.DefaultLimits)
+	lib, err := prompts.New(nil, prompts.DefaultLimits) // the built-in one needs no store
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,47 +154,35 @@ func TestDecodeMemoryIsBounded(t *testing.T) {
 }
 
 // TestMaxTotal: the stored announcements together stay within MaxTotal;
-// a refusal says how much they take and what to do, stores nothing, and
-// a deletion makes room again, also after a restart.
+// a refusal says how much they take and what to do and stores nothing,
+// and a deletion makes room again.
 func TestMaxTotal(t *testing.T) {
-	dir := t.TempDir()
+	store := newMemStore()
 	second := int64(len(fileMagic) + 4 + 2*8000) // a one-second announcement
 	lim := DefaultLimits
 	lim.MaxTotal = 2*second + second/2
-	l, err := Open(dir, lim)
+	l, err := New(store, lim)
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := int64(0)
-	register := func(time.Duration) (int64, error) { next++; return next, nil }
 	for i := range 2 {
-		if _, _, err := l.Add(newSineWAV(16000, 1, 16000), register); err != nil {
+		if _, _, err := l.Add(ctx, newSineWAV(16000, 1, 16000), store.register(int64(i+1))); err != nil {
 			t.Fatalf("announcement %d: %v", i+1, err)
 		}
 	}
-	_, _, err = l.Add(newSineWAV(16000, 1, 16000), register)
+	_, _, err = l.Add(ctx, newSineWAV(16000, 1, 16000), store.register(3))
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Code != ENOSPACE || !strings.Contains(pe.Message, "delete announcements no longer used") {
 		t.Fatalf("a third: %v", err)
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 2 {
-		t.Errorf("%d files after the refusal, want 2", len(files))
+	if ids := store.ids(); len(ids) != 2 {
+		t.Errorf("%v stored after the refusal, want 2", ids)
 	}
-	if used, max := l.Stored(); used != 2*second || max != lim.MaxTotal {
-		t.Errorf("stored %d of %d, want %d of %d", used, max, 2*second, lim.MaxTotal)
+	if used, max, err := l.Stored(ctx); err != nil || used != 2*second || max != lim.MaxTotal {
+		t.Errorf("stored %d of %d (%v), want %d of %d", used, max, err, 2*second, lim.MaxTotal)
 	}
-	// After a restart the stored files count.
-	l, err = Open(dir, lim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := l.Add(newSineWAV(16000, 1, 16000), register); err == nil {
-		t.Fatal("a third fits after a restart")
-	}
-	if err := l.Remove(1); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := l.Add(newSineWAV(16000, 1, 16000), register); err != nil {
+	delete(store.audio, 1)
+	if _, _, err := l.Add(ctx, newSineWAV(16000, 1, 16000), store.register(3)); err != nil {
 		t.Fatalf("after a deletion: %v", err)
 	}
 }

@@ -1,23 +1,24 @@
 // Package prompts turns uploaded WAV files into announcements ready to play:
 // it checks the file, mixes it to mono, resamples it to 8 kHz through an
 // anti-aliasing filter, encodes it to µ-law and A-law once and keeps it in
-// 20 ms frames. It stores the audio in a folder and holds the built-in
-// default announcement. It knows nothing of SIP, RTP or the database: the
-// caller records the metadata through a function it passes to Add.
+// 20 ms frames. It keeps the announcements played in memory and holds the
+// built-in default announcement. It knows nothing of SIP, RTP or the
+// database: the audio's stored form lives in a Store the caller gives,
+// and the caller records an upload through a function it passes to Add.
 package prompts
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,83 +31,47 @@ var defaultWAV []byte
 // fileMagic starts every stored announcement file; the version is its last byte.
 var fileMagic = []byte("PDG711\x00\x01")
 
-// Library is the folder of stored announcements, with the ones in use kept
-// in memory.
+// Store keeps the announcements' audio in its stored form (Marshal),
+// by announcement id: the product's store, which every node shares.
+type Store interface {
+	// AnnouncementAudio returns the stored form of announcement id; an
+	// error when there is none.
+	AnnouncementAudio(ctx context.Context, id int64) ([]byte, error)
+	// AnnouncementAudioSize returns the bytes all of them take.
+	AnnouncementAudioSize(ctx context.Context) (int64, error)
+}
+
+// Library converts uploaded announcements and keeps those played in
+// memory; their audio lives in the Store. An announcement's audio never
+// changes under its id (a new upload is a new announcement), so what it
+// keeps stays right whichever node stored it.
 type Library struct {
-	dir     string
+	store   Store
 	limits  Limits
 	builtin *Prompt
 
 	mu    sync.RWMutex
 	cache map[int64]*Prompt
-	// stored is the size of the stored files, and of those being stored.
-	stored int64
 }
 
-// Open returns the library in dir, creating the folder when missing.
-func Open(dir string, lim Limits) (*Library, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("prompts: %w", err)
-	}
-	// Uploads cut short by a crash left their temporary files behind.
-	if stale, err := filepath.Glob(filepath.Join(dir, ".upload-*")); err == nil {
-		for _, f := range stale {
-			os.Remove(f)
-		}
-	}
+// New returns the library over the store.
+func New(store Store, lim Limits) (*Library, error) {
 	a, err := ReadWAV(bytes.NewReader(defaultWAV), Limits{MaxBytes: int64(len(defaultWAV)), MaxDuration: time.Minute})
 	if err != nil {
 		return nil, fmt.Errorf("prompts: built-in announcement: %w", err)
 	}
-	l := &Library{dir: dir, limits: lim, builtin: Encode(a), cache: map[int64]*Prompt{}}
-	files, err := filepath.Glob(filepath.Join(dir, "*.g711"))
-	if err != nil {
-		return nil, fmt.Errorf("prompts: %w", err)
-	}
-	for _, f := range files {
-		if fi, err := os.Stat(f); err == nil {
-			l.stored += fi.Size()
-		}
-	}
-	return l, nil
+	return &Library{store: store, limits: lim, builtin: Encode(a), cache: map[int64]*Prompt{}}, nil
 }
-
-// storedSize is the size of a prompt's stored file.
-func storedSize(p *Prompt) int64 { return int64(len(fileMagic) + 4 + len(p.ulaw) + len(p.alaw)) }
 
 // Stored returns the bytes the stored announcements take, and the most
-// they may (0: no bound).
-func (l *Library) Stored() (int64, int64) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.stored, l.limits.MaxTotal
-}
-
-// reserve takes room for a file of size bytes. Errors: ENOSPACE.
-func (l *Library) reserve(size int64) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if max := l.limits.MaxTotal; max > 0 && l.stored+size > max {
-		return errorf(ENOSPACE, "the stored announcements take %s of the %s allowed, and this one needs %s more; delete announcements no longer used first",
-			sizeText(l.stored), sizeText(max), sizeText(size))
-	}
-	l.stored += size
-	return nil
-}
-
-// release gives back room reserved for a file not stored.
-func (l *Library) release(size int64) {
-	l.mu.Lock()
-	l.stored -= size
-	l.mu.Unlock()
+// they may (0: no bound). Errors: the store's.
+func (l *Library) Stored(ctx context.Context) (int64, int64, error) {
+	n, err := l.store.AnnouncementAudioSize(ctx)
+	return n, l.limits.MaxTotal, err
 }
 
 // Builtin returns the built-in default announcement.
 func (l *Library) Builtin() *Prompt { return l.builtin }
-
-func (l *Library) path(id int64) string {
-	return filepath.Join(l.dir, strconv.FormatInt(id, 10)+".g711")
-}
 
 // Decode reads and checks a WAV file and encodes it, without storing it.
 // It streams: besides the 8 kHz result it holds a block of the file and
@@ -170,96 +135,66 @@ const (
 	decodeRest  = 2 * time.Millisecond
 )
 
-// Add checks, encodes and stores an uploaded WAV file. register is called
-// once the audio is safely written and before it is put in place: it
-// records the metadata (it gets the duration) and answers the id the
-// announcement is known by. When the file is refused or register fails,
-// nothing is stored and every announcement stays as it was. Errors: the
+// Add checks and encodes an uploaded WAV file, then calls register with
+// its duration and its stored form (Marshal), which records the
+// announcement and its audio in the store and answers its id. When the
+// file is refused or register fails, nothing is stored. Errors: the
 // refusals of ReadWAV, ENOSPACE when the stored announcements would pass
-// MaxTotal, register's error, I/O errors.
-func (l *Library) Add(r io.Reader, register func(time.Duration) (int64, error)) (int64, *Prompt, error) {
+// MaxTotal, the store's and register's errors.
+func (l *Library) Add(ctx context.Context, r io.Reader, register func(d time.Duration, stored []byte) (int64, error)) (int64, *Prompt, error) {
 	p, err := l.Decode(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	size := storedSize(p)
-	if err := l.reserve(size); err != nil {
-		return 0, nil, err
-	}
-	stored := false
-	defer func() {
-		if !stored {
-			l.release(size)
+	stored := p.Marshal()
+	if max := l.limits.MaxTotal; max > 0 {
+		used, err := l.store.AnnouncementAudioSize(ctx)
+		if err != nil {
+			return 0, nil, err
 		}
-	}()
-	tmp, err := os.CreateTemp(l.dir, ".upload-*")
-	if err != nil {
-		return 0, nil, fmt.Errorf("prompts: %w", err)
+		if size := int64(len(stored)); used+size > max {
+			return 0, nil, errorf(ENOSPACE, "the stored announcements take %s of the %s allowed, and this one needs %s more; delete announcements no longer used first",
+				sizeText(used), sizeText(max), sizeText(size))
+		}
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if err := writeFile(tmp, p); err != nil {
-		return 0, nil, fmt.Errorf("prompts: write: %w", err)
-	}
-	id, err := register(p.Duration())
+	id, err := register(p.Duration(), stored)
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := os.Rename(tmp.Name(), l.path(id)); err != nil {
-		return 0, nil, fmt.Errorf("prompts: %w", err)
-	}
-	stored = true
-	syncDir(l.dir)
 	l.mu.Lock()
 	l.cache[id] = p
 	l.mu.Unlock()
 	return id, p, nil
 }
 
-// writeFile writes the stored form (magic, sample count, µ-law, A-law),
-// flushes it to disk and closes f.
-func writeFile(f *os.File, p *Prompt) error {
-	hdr := append(append([]byte(nil), fileMagic...), 0, 0, 0, 0)
-	binary.LittleEndian.PutUint32(hdr[len(fileMagic):], uint32(p.samples))
-	for _, b := range [][]byte{hdr, p.ulaw, p.alaw} {
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+// Marshal returns the stored form of the announcement: a magic, the
+// sample count, the µ-law and the A-law bytes.
+func (p *Prompt) Marshal() []byte {
+	out := make([]byte, 0, len(fileMagic)+4+len(p.ulaw)+len(p.alaw))
+	out = append(out, fileMagic...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(p.samples))
+	out = append(out, p.ulaw...)
+	return append(out, p.alaw...)
 }
 
 // Get returns the announcement with the id; 0 is the built-in one.
-// Errors: ENOTFOUND when no audio is stored under the id, EUNSUPPORTED when
-// the stored file is damaged.
+// Errors: the store's when it has no audio under the id, EUNSUPPORTED
+// when the stored form is damaged.
 func (l *Library) Get(id int64) (*Prompt, error) {
 	if id == 0 {
 		return l.builtin, nil
 	}
 	l.mu.RLock()
-	p := l.cache[id]
+	p, ok := l.cache[id]
 	l.mu.RUnlock()
-	if p != nil {
+	if ok {
 		return p, nil
 	}
-	buf, err := os.ReadFile(l.path(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errorf(ENOTFOUND, "announcement %d has no stored audio", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("prompts: %w", err)
+	buf, err := l.store.AnnouncementAudio(context.Background(), id)
+	if err != nil {
+		return nil, err
 	}
-	if p, err = parseFile(buf); err != nil {
+	if p, err = Unmarshal(buf); err != nil {
 		return nil, err
 	}
 	l.mu.Lock()
@@ -267,6 +202,10 @@ func (l *Library) Get(id int64) (*Prompt, error) {
 	l.mu.Unlock()
 	return p, nil
 }
+
+// Unmarshal reads the stored form of an announcement. Errors:
+// EUNSUPPORTED when it is damaged.
+func Unmarshal(buf []byte) (*Prompt, error) { return parseFile(buf) }
 
 func parseFile(buf []byte) (*Prompt, error) {
 	h := len(fileMagic) + 4
@@ -282,19 +221,35 @@ func parseFile(buf []byte) (*Prompt, error) {
 	return newPrompt(n, body[:padded:padded], body[padded:]), nil
 }
 
-// Remove deletes the stored audio of an announcement. Removing one that is
-// not stored is not an error.
-func (l *Library) Remove(id int64) error {
+// Forget drops an announcement from the memory (it was deleted).
+func (l *Library) Forget(id int64) {
 	l.mu.Lock()
 	delete(l.cache, id)
 	l.mu.Unlock()
-	fi, statErr := os.Stat(l.path(id))
-	switch err := os.Remove(l.path(id)); {
-	case err == nil && statErr == nil:
-		l.release(fi.Size())
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("prompts: %w", err)
+}
+
+// LegacyFiles reads the announcements stored as files in dir by earlier
+// versions (<id>.g711), by id, for the store to take them over. A
+// missing folder holds none. Errors: an unreadable folder or file.
+func LegacyFiles(dir string) (map[int64][]byte, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.g711"))
+	if err != nil {
+		return nil, fmt.Errorf("prompts: %w", err)
 	}
-	syncDir(l.dir)
-	return nil
+	out := map[int64][]byte{}
+	for _, p := range paths {
+		id, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(p), ".g711"), 10, 64)
+		if err != nil || id < 1 {
+			continue
+		}
+		buf, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("prompts: %w", err)
+		}
+		if _, err := parseFile(buf); err != nil {
+			continue // damaged: not taken over
+		}
+		out[id] = buf
+	}
+	return out, nil
 }

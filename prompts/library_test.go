@@ -2,10 +2,13 @@ package prompts
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,9 +17,63 @@ import (
 	"github.com/phonediversions/phonediversions/audio"
 )
 
-func openLibrary(t *testing.T, dir string) *Library {
+var ctx = context.Background()
+
+// memStore is a Store in memory, as the product's store keeps the
+// stored forms by announcement id.
+type memStore struct {
+	mu    sync.Mutex
+	audio map[int64][]byte
+}
+
+func newMemStore() *memStore { return &memStore{audio: map[int64][]byte{}} }
+
+var errNoAudio = errors.New("no stored audio")
+
+func (m *memStore) AnnouncementAudio(_ context.Context, id int64) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.audio[id]
+	if !ok {
+		return nil, errNoAudio
+	}
+	return b, nil
+}
+
+func (m *memStore) AnnouncementAudioSize(context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for _, b := range m.audio {
+		n += int64(len(b))
+	}
+	return n, nil
+}
+
+// register is Add's register function recording the audio under id.
+func (m *memStore) register(id int64) func(time.Duration, []byte) (int64, error) {
+	return func(_ time.Duration, stored []byte) (int64, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.audio[id] = stored
+		return id, nil
+	}
+}
+
+func (m *memStore) ids() []int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []int64
+	for id := range m.audio {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func openLibrary(t *testing.T, store Store) *Library {
 	t.Helper()
-	l, err := Open(dir, DefaultLimits)
+	l, err := New(store, DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,21 +90,8 @@ func testFile(t *testing.T, name string) *os.File {
 	return f
 }
 
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 func TestBuiltinAnnouncement(t *testing.T) {
-	l := openLibrary(t, t.TempDir())
+	l := openLibrary(t, newMemStore())
 	p, err := l.Get(0)
 	if err != nil || p != l.Builtin() {
 		t.Fatalf("Get(0) = %p, %v; want the built-in one", p, err)
@@ -76,13 +120,13 @@ func TestBuiltinAnnouncement(t *testing.T) {
 	}
 }
 
-func TestAddGetReopenRemove(t *testing.T) {
-	dir := t.TempDir()
-	l := openLibrary(t, dir)
+func TestAddGetAcrossLibraries(t *testing.T) {
+	store := newMemStore()
+	l := openLibrary(t, store)
 	var gotDuration time.Duration
-	id, p, err := l.Add(testFile(t, "s16-48k-stereo.wav"), func(d time.Duration) (int64, error) {
+	id, p, err := l.Add(ctx, testFile(t, "s16-48k-stereo.wav"), func(d time.Duration, stored []byte) (int64, error) {
 		gotDuration = d
-		return 17, nil
+		return store.register(17)(d, stored)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,13 +139,14 @@ func TestAddGetReopenRemove(t *testing.T) {
 		t.Fatalf("%d frames for 0.8 s, want 40", len(frames))
 	}
 
-	// A new library (a restart) reads the same audio back from disk.
-	again, err := openLibrary(t, dir).Get(17)
+	// Another library on the store (a restart, another node) reads the
+	// same audio back.
+	again, err := openLibrary(t, store).Get(17)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(again.Frames(audio.PCMU), frames) || !reflect.DeepEqual(again.Frames(audio.PCMA), p.Frames(audio.PCMA)) || again.Duration() != p.Duration() {
-		t.Fatal("the stored announcement differs after reopening")
+		t.Fatal("the stored announcement differs in another library")
 	}
 
 	// The WAV for listening decodes to the same audio.
@@ -117,11 +162,11 @@ func TestAddGetReopenRemove(t *testing.T) {
 		t.Fatalf("listening WAV correlates %.3f with the upload", c)
 	}
 
-	if err := l.Remove(17); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := openLibrary(t, dir).Get(17); code(err) != ENOTFOUND {
-		t.Fatalf("after Remove: %v", err)
+	// Deleted from the store: a library that forgot it finds none.
+	delete(store.audio, 17)
+	l.Forget(17)
+	if _, err := l.Get(17); !errors.Is(err, errNoAudio) {
+		t.Fatalf("after the deletion: %v", err)
 	}
 }
 
@@ -143,54 +188,58 @@ func code(err error) string {
 }
 
 func TestRefusedUploadChangesNothing(t *testing.T) {
-	dir := t.TempDir()
-	l := openLibrary(t, dir)
-	if _, _, err := l.Add(testFile(t, "alaw-8k.wav"), func(time.Duration) (int64, error) { return 1, nil }); err != nil {
+	store := newMemStore()
+	l := openLibrary(t, store)
+	if _, _, err := l.Add(ctx, testFile(t, "alaw-8k.wav"), store.register(1)); err != nil {
 		t.Fatal(err)
 	}
 	active, _ := l.Get(1)
-	before := listDir(t, dir)
 	for _, name := range []string{"broken-truncated.wav", "broken-length-lie.wav", "broken-zero-channels.wav",
 		"broken-zero-hz.wav", "broken-ten-hours.wav", "broken-not-wav.wav", "broken-empty.wav"} {
 		called := false
-		_, _, err := l.Add(testFile(t, name), func(time.Duration) (int64, error) { called = true; return 1, nil })
+		_, _, err := l.Add(ctx, testFile(t, name), func(time.Duration, []byte) (int64, error) { called = true; return 2, nil })
 		if code(err) == "" || called {
-			t.Errorf("%s: error %v, metadata registered %v", name, err, called)
+			t.Errorf("%s: error %v, registered %v", name, err, called)
 		}
 	}
-	// The metadata store refusing (say, the database is full) leaves nothing behind either.
+	// The store refusing (say, the database is full) keeps nothing either.
 	boom := errors.New("database unavailable")
-	if _, _, err := l.Add(testFile(t, "ulaw-8k.wav"), func(time.Duration) (int64, error) { return 0, boom }); !errors.Is(err, boom) {
+	if _, _, err := l.Add(ctx, testFile(t, "ulaw-8k.wav"), func(time.Duration, []byte) (int64, error) { return 0, boom }); !errors.Is(err, boom) {
 		t.Fatalf("register failure: %v", err)
 	}
-	if after := listDir(t, dir); !reflect.DeepEqual(before, after) {
-		t.Fatalf("refused uploads changed the folder: %v → %v", before, after)
+	if ids := store.ids(); !reflect.DeepEqual(ids, []int64{1}) {
+		t.Fatalf("refused uploads changed the store: %v", ids)
 	}
-	still, err := openLibrary(t, dir).Get(1)
+	still, err := openLibrary(t, store).Get(1)
 	if err != nil || !reflect.DeepEqual(still.Frames(audio.PCMA), active.Frames(audio.PCMA)) {
 		t.Fatalf("the active announcement changed: %v", err)
 	}
 }
 
-func TestDamagedStoredFile(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "5.g711"), []byte("PDG711\x00\x01\x10\x00\x00\x00short"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := openLibrary(t, dir).Get(5); code(err) != EUNSUPPORTED {
-		t.Fatalf("damaged file: %v", err)
+func TestDamagedStoredAudio(t *testing.T) {
+	store := newMemStore()
+	store.audio[5] = []byte("PDG711\x00\x01\x10\x00\x00\x00short")
+	if _, err := openLibrary(t, store).Get(5); code(err) != EUNSUPPORTED {
+		t.Fatalf("damaged audio: %v", err)
 	}
 }
 
-func TestOpenRemovesInterruptedUploads(t *testing.T) {
+// TestLegacyFiles: the files of earlier versions are read for the store
+// to take over; damaged ones and others are left.
+func TestLegacyFiles(t *testing.T) {
 	dir := t.TempDir()
-	stale := filepath.Join(dir, ".upload-123")
-	if err := os.WriteFile(stale, []byte("half"), 0o600); err != nil {
-		t.Fatal(err)
+	good := Encode(Audio{Rate: 8000, Samples: make([]float32, 800)}).Marshal()
+	for name, b := range map[string][]byte{"3.g711": good, "5.g711": []byte("PDG711 damaged"), "x.g711": good, ".upload-1": good} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	openLibrary(t, dir)
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Fatalf("stale upload still there: %v", err)
+	got, err := LegacyFiles(dir)
+	if err != nil || len(got) != 1 || !bytes.Equal(got[3], good) {
+		t.Fatalf("LegacyFiles: %d files, %v", len(got), err)
+	}
+	if got, err := LegacyFiles(filepath.Join(dir, "none")); err != nil || len(got) != 0 {
+		t.Fatalf("a missing folder: %v %v", got, err)
 	}
 }
 

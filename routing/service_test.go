@@ -1,6 +1,7 @@
 package routing_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -576,7 +577,7 @@ func TestSettingsAndAnnouncements(t *testing.T) {
 		if err != nil || !st.ConnectToCalled || st.AnnouncementID != 0 || len(st.DirectAccess) != 0 {
 			t.Fatalf("default settings %+v %v", st, err)
 		}
-		a, err := f.svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "Welcome", FileName: "welcome.wav", Duration: 3200 * time.Millisecond})
+		a, err := f.svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "Welcome", FileName: "welcome.wav", Duration: 3200 * time.Millisecond}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -676,5 +677,52 @@ func TestRecordCallsConcurrently(t *testing.T) {
 			t.Fatal("recording into a closed store succeeded")
 		}
 		f.open()
+	})
+}
+
+// TestAnnouncementAudioInTheStore: an announcement's audio is stored with
+// it, goes with it, and the audio an earlier version kept in a file is
+// taken over only for an announcement that has none.
+func TestAnnouncementAudioInTheStore(t *testing.T) {
+	eachStore(t, func(t *testing.T) {
+		f := newFixture(t)
+		audio := []byte("PDG711 stored form")
+		a, err := f.svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "Welcome", Duration: time.Second}, audio)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.svc.AnnouncementAudio(ctx, a.ID); err != nil || !bytes.Equal(got, audio) {
+			t.Fatalf("the audio read back: %q %v", got, err)
+		}
+		if n, err := f.svc.AnnouncementAudioSize(ctx); err != nil || n != int64(len(audio)) {
+			t.Errorf("size %d %v, want %d", n, err, len(audio))
+		}
+		// Taken over only where none is stored.
+		older, err := f.svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "Older", Duration: time.Second}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.AnnouncementAudio(ctx, older.ID); routing.ErrorCode(err) != routing.ENOTFOUND {
+			t.Fatalf("an announcement without audio: %v", err)
+		}
+		for _, c := range []struct {
+			id   int64
+			took bool
+		}{{older.ID, true}, {older.ID, false}, {a.ID, false}, {9999, false}} {
+			took, err := f.svc.TakeOverAnnouncementAudio(ctx, c.id, []byte("from a file"))
+			if err != nil || took != c.took {
+				t.Errorf("take over %d: %v %v, want %v", c.id, took, err, c.took)
+			}
+		}
+		if got, _ := f.svc.AnnouncementAudio(ctx, a.ID); !bytes.Equal(got, audio) {
+			t.Error("a stored audio was replaced by a file's")
+		}
+		// Deleted with its announcement.
+		if err := f.svc.DeleteAnnouncement(ctx, admin, routing.ChannelWeb, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.AnnouncementAudio(ctx, a.ID); routing.ErrorCode(err) != routing.ENOTFOUND {
+			t.Errorf("the audio of a deleted announcement: %v", err)
+		}
 	})
 }

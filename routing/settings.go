@@ -84,9 +84,10 @@ func (s *Service) Announcements(ctx context.Context) ([]Announcement, error) {
 	return out, err
 }
 
-// AddAnnouncement records the metadata of an announcement whose audio the
-// prompts package has stored, and reports it. Errors: EINVALID.
-func (s *Service) AddAnnouncement(ctx context.Context, actor Actor, ch Channel, a Announcement) (Announcement, error) {
+// AddAnnouncement records an announcement, its metadata and its audio in
+// the stored form the prompts package made, in one transaction, and
+// reports it. Errors: EINVALID.
+func (s *Service) AddAnnouncement(ctx context.Context, actor Actor, ch Channel, a Announcement, audio []byte) (Announcement, error) {
 	var err error
 	if a.Name, err = cleanText("name", a.Name, maxNameLen, true); err != nil {
 		return Announcement{}, err
@@ -106,6 +107,11 @@ func (s *Service) AddAnnouncement(ctx context.Context, actor Actor, ch Channel, 
 		if err := tx.InsertAnnouncement(&a); err != nil {
 			return err
 		}
+		if len(audio) > 0 {
+			if err := tx.SetAnnouncementAudio(a.ID, audio); err != nil {
+				return err
+			}
+		}
 		return s.report(tx, ReportEntry{Action: ActionAnnouncement, Status: StatusCreated, Username: actor.Name,
 			Channel: ch, Detail: a.Name})
 	})
@@ -113,6 +119,51 @@ func (s *Service) AddAnnouncement(ctx context.Context, actor Actor, ch Channel, 
 		return Announcement{}, err
 	}
 	return a, nil
+}
+
+// AnnouncementAudio returns an announcement's audio in its stored form.
+// Errors: ENOTFOUND.
+func (s *Service) AnnouncementAudio(ctx context.Context, id int64) ([]byte, error) {
+	var data []byte
+	err := s.view(ctx, func(tx Tx) error {
+		var err error
+		data, err = tx.AnnouncementAudio(id)
+		return err
+	})
+	return data, err
+}
+
+// AnnouncementAudioSize returns the bytes every announcement's audio
+// takes together.
+func (s *Service) AnnouncementAudioSize(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.view(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.AnnouncementAudioSize()
+		return err
+	})
+	return n, err
+}
+
+// TakeOverAnnouncementAudio stores the audio of an announcement that has
+// none yet (one whose audio an earlier version kept in a file), and
+// reports whether it did: an announcement that does not exist, or has
+// its audio, is left as it is.
+func (s *Service) TakeOverAnnouncementAudio(ctx context.Context, id int64, audio []byte) (bool, error) {
+	took := false
+	err := s.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.Announcement(id); ErrorCode(err) == ENOTFOUND {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.AnnouncementAudio(id); ErrorCode(err) != ENOTFOUND {
+			return err
+		}
+		took = true
+		return tx.SetAnnouncementAudio(id, audio)
+	})
+	return took, err
 }
 
 // DeleteAnnouncement removes an announcement that is not in use and reports

@@ -81,8 +81,16 @@ type Tx interface {
 	Announcements() ([]Announcement, error)
 	// InsertAnnouncement stores a and sets its ID.
 	InsertAnnouncement(a *Announcement) error
-	// DeleteAnnouncement removes an announcement.
+	// DeleteAnnouncement removes an announcement and its audio.
 	DeleteAnnouncement(id int64) error
+	// AnnouncementAudio returns the stored audio of an announcement
+	// (ENOTFOUND when there is none).
+	AnnouncementAudio(id int64) ([]byte, error)
+	// SetAnnouncementAudio stores or replaces an announcement's audio.
+	SetAnnouncementAudio(id int64, data []byte) error
+	// AnnouncementAudioSize returns the bytes of every announcement's
+	// stored audio together.
+	AnnouncementAudioSize() (int64, error)
 
 	// AppendReport appends e and sets its ID. The entries of changes
 	// (every action but Call Handler) get ids in the order their

@@ -77,7 +77,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	}
 	t.Cleanup(func() { db.Close() })
 	svc := routing.NewService(db, routing.WithPasswordCost(4))
-	lib, err := prompts.Open(t.TempDir(), prompts.DefaultLimits)
+	lib, err := prompts.New(svc, prompts.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +87,8 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	defer wav.Close()
-	id, p, err := lib.Add(wav, func(d time.Duration) (int64, error) {
-		a, err := svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "short", Duration: d})
+	id, p, err := lib.Add(ctx, wav, func(d time.Duration, stored []byte) (int64, error) {
+		a, err := svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "short", Duration: d}, stored)
 		return a.ID, err
 	})
 	if err != nil {

@@ -181,9 +181,12 @@ func (m *Main) Run(ctx context.Context) error {
 		opts = append(opts, routing.WithSharedStore()) // other nodes change it too
 	}
 	m.Service = routing.NewService(m.DB, opts...)
-	m.Prompts, err = prompts.Open(filepath.Join(m.Config.DataDir, "announcements"), prompts.Limits{
+	m.Prompts, err = prompts.New(m.Service, prompts.Limits{
 		MaxBytes: m.Config.AnnouncementMaxBytes, MaxDuration: m.Config.AnnouncementMaxDuration, MaxTotal: m.Config.AnnouncementMaxTotal})
 	if err != nil {
+		return err
+	}
+	if err := m.takeOverAnnouncementFiles(ctx); err != nil {
 		return err
 	}
 	m.Media, err = media.New(media.Config{IP: m.Config.RTPAddr, PortMin: m.Config.RTPPortMin, PortMax: m.Config.RTPPortMax})
@@ -228,6 +231,26 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Log.Info().Str("version", Version()).Str("data", m.Config.DataDir).Str("database", m.database).Str("http", httpAddr).
 		Str("rtp", fmt.Sprintf("%s:%d-%d", m.Config.RTPAddr, m.Config.RTPPortMin, m.Config.RTPPortMax)).
 		Int("sip_udp", m.SIP.UDPPort()).Int("sip_tcp", m.SIP.TCPPort()).Int("sip_tls", m.SIP.TLSPort()).Str("next_hop", m.Config.SIPNextHop).Msg("ready")
+	return nil
+}
+
+// takeOverAnnouncementFiles moves into the store the audio that earlier
+// versions kept as files in data_dir/announcements, for the
+// announcements whose audio the store does not have yet; the files stay.
+func (m *Main) takeOverAnnouncementFiles(ctx context.Context) error {
+	files, err := prompts.LegacyFiles(filepath.Join(m.Config.DataDir, "announcements"))
+	if err != nil {
+		return err
+	}
+	for id, audio := range files {
+		took, err := m.Service.TakeOverAnnouncementAudio(ctx, id, audio)
+		if err != nil {
+			return fmt.Errorf("announcement %d's audio: %w", id, err)
+		}
+		if took {
+			m.Log.Info().Int64("announcement", id).Msg("announcement audio moved from its file into the store")
+		}
+	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,7 +134,23 @@ func TestMainOnPostgreSQL(t *testing.T) {
 	if _, err := m.Service.SetState(ctx, g.ID, true, routing.Actor{Name: "admin"}, routing.ChannelWeb); err != nil {
 		t.Fatal(err)
 	}
+	wav, err := os.Open(filepath.Join("..", "..", "prompts", "testdata", "ulaw-8k.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wav.Close()
+	annID, uploaded, err := m.Prompts.Add(ctx, wav, func(d time.Duration, stored []byte) (int64, error) {
+		a, err := m.Service.AddAnnouncement(ctx, routing.Actor{Name: "admin"}, routing.ChannelWeb, routing.Announcement{Name: "Welcome", Duration: d}, stored)
+		return a.ID, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	second, out2, _ := start() // another node, the first still running
+	// The announcement uploaded on the first node plays on the second.
+	if p, err := second.Prompts.Get(annID); err != nil || !reflect.DeepEqual(p.Frames(audio.PCMA), uploaded.Frames(audio.PCMA)) {
+		t.Errorf("the first node's announcement on the second: %v", err)
+	}
 	defer second.Close()
 	if strings.Contains(out2.String(), "password") {
 		t.Errorf("the second node printed a password again: %q", out2.String())
@@ -179,6 +196,43 @@ func TestMainOnPostgreSQL(t *testing.T) {
 	}
 }
 
+// An installation of an earlier version kept each announcement's audio
+// in data_dir/announcements/<id>.g711: the start moves it into the store.
+func TestAnnouncementFilesTakenOver(t *testing.T) {
+	dataDir := t.TempDir()
+	m := NewMain(testConfig(t, dataDir), io.Discard, io.Discard)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.Service.AddAnnouncement(ctx, routing.Actor{Name: "admin"}, routing.ChannelWeb, routing.Announcement{Name: "Old", Duration: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old := m.Prompts.Builtin() // any announcement's stored form will do
+	if err := os.MkdirAll(filepath.Join(dataDir, "announcements"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "announcements", strconv.FormatInt(a.ID, 10)+".g711"), old.Marshal(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	m = NewMain(testConfig(t, dataDir), io.Discard, &logs)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p, err := m.Prompts.Get(a.ID)
+	if err != nil || !reflect.DeepEqual(p.Frames(audio.PCMU), old.Frames(audio.PCMU)) {
+		t.Fatalf("the file's audio after the start: %v", err)
+	}
+	if !strings.Contains(logs.String(), "announcement audio moved from its file into the store") {
+		t.Error("the start did not say it moved the file")
+	}
+}
+
 func TestAnnouncementUploadSurvivesRestart(t *testing.T) {
 	dataDir := t.TempDir()
 	actor := routing.Actor{Name: "Tamara Farrow, Sales"}
@@ -195,8 +249,8 @@ func TestAnnouncementUploadSurvivesRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		return m.Prompts.Add(f, func(d time.Duration) (int64, error) {
-			a, err := m.Service.AddAnnouncement(ctx, actor, routing.ChannelWeb, routing.Announcement{Name: "Welcome", FileName: name, Duration: d})
+		return m.Prompts.Add(ctx, f, func(d time.Duration, stored []byte) (int64, error) {
+			a, err := m.Service.AddAnnouncement(ctx, actor, routing.ChannelWeb, routing.Announcement{Name: "Welcome", FileName: name, Duration: d}, stored)
 			return a.ID, err
 		})
 	}

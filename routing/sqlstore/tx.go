@@ -467,6 +467,24 @@ func (t *tx) InsertAnnouncement(a *routing.Announcement) error {
 	return err
 }
 
+func (t *tx) AnnouncementAudio(id int64) ([]byte, error) {
+	var data []byte
+	err := t.queryRow(`SELECT data FROM announcement_audio WHERE announcement_id = ?`, id).Scan(&data)
+	return data, notFound(err, "announcementId", "announcement %d has no stored audio", id)
+}
+
+func (t *tx) SetAnnouncementAudio(id int64, data []byte) error {
+	_, err := t.exec(`INSERT INTO announcement_audio (announcement_id, data) VALUES (?, ?)
+		ON CONFLICT (announcement_id) DO UPDATE SET data = excluded.data`, id, data)
+	return t.conflict(err, "announcementId", "announcement %d does not exist", id)
+}
+
+func (t *tx) AnnouncementAudioSize() (int64, error) {
+	var n int64
+	err := t.queryRow(`SELECT COALESCE(SUM(LENGTH(data)), 0) FROM announcement_audio`).Scan(&n)
+	return n, err
+}
+
 func (t *tx) DeleteAnnouncement(id int64) error {
 	res, err := t.exec(`DELETE FROM announcements WHERE id = ?`, id)
 	if err != nil {
