@@ -225,6 +225,21 @@ func TestOptionsOverUDPAndTCP(t *testing.T) {
 	}
 }
 
+// A call that cannot be routed — the store does not answer — is refused
+// with 503 and Retry-After, so that the PBX tries another node.
+func TestStoreDownRefuses503(t *testing.T) {
+	f := newFixture(t, nil)
+	f.db.Close()
+	caller := newPhone(t, "0791234567", audio.PCMU, 0x11)
+	dlg, err := caller.invite(context.Background(), f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := finalCode(t, dlg); code != 503 {
+		t.Fatalf("got %d, want 503", code)
+	}
+}
+
 // TestOptionsAnswer503WhenNotReady: the PBX's OPTIONS ping gets 503 with
 // Retry-After while the node's store does not answer and from the moment
 // it drains, so that CUCM's route group or Kamailio's dispatcher sends

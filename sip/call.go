@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -112,8 +113,10 @@ func (c *call) decide() bool {
 	c.dec, err = c.s.router.DecideCall(c.ctx, routing.Call{Caller: c.who.Number, Called: c.called, Initial: c.red.Initial})
 	switch {
 	case err != nil:
+		// Most likely the store does not answer: 503 lets the PBX try
+		// another node (a route list advances on it), as OPTIONS do.
 		c.log.Error().Err(err).Msg("routing failed")
-		c.refuse(500, "Server Internal Error")
+		c.refuse(503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(optionsRetryAfter)))
 		return false
 	case c.dec.Verdict == routing.VerdictReject:
 		code, reason := rejectCode(c.dec.Reason)

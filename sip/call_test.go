@@ -34,6 +34,7 @@ var admin = routing.Actor{Name: "admin"}
 // outbound legs reach) played by a sipgo phone.
 type fixture struct {
 	t         *testing.T
+	db        routing.Store
 	svc       *routing.Service
 	srv       *Server
 	far       *phone
@@ -81,7 +82,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, svc: svc}
+	f := &fixture{t: t, db: db, svc: svc}
 	wav, err := os.Open(filepath.Join("..", "prompts", "testdata", "ulaw-8k.wav"))
 	if err != nil {
 		t.Fatal(err)

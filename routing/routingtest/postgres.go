@@ -53,3 +53,48 @@ func PostgresURL(t testing.TB) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// PostgresCachedURL returns the URL of a database on PD_TEST_POSTGRES's
+// server that is kept between runs under name (letters, digits and _):
+// build fills it the first time. Benchmarks use it for data sets that
+// take longer to write than they take to run. Without PD_TEST_POSTGRES
+// the benchmark skips.
+func PostgresCachedURL(tb testing.TB, name string, build func(url string) error) string {
+	tb.Helper()
+	admin := os.Getenv("PD_TEST_POSTGRES")
+	if admin == "" {
+		tb.Skip("no PostgreSQL to measure: set PD_TEST_POSTGRES")
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		tb.Fatalf("PD_TEST_POSTGRES: %v", err)
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_database WHERE datname = $1`, name).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	if n == 0 {
+		building := name + "_building"
+		if _, err := db.ExecContext(ctx, `DROP DATABASE IF EXISTS `+building+` WITH (FORCE)`); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `CREATE DATABASE `+building); err != nil {
+			tb.Fatal(err)
+		}
+		u.Path = "/" + building
+		if err := build(u.String()); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `ALTER DATABASE `+building+` RENAME TO `+name); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	u.Path = "/" + name
+	return u.String()
+}

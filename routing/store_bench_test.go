@@ -1,4 +1,4 @@
-package sqlite_test
+package routing_test
 
 import (
 	"fmt"
@@ -9,71 +9,97 @@ import (
 	"time"
 
 	"github.com/phonediversions/phonediversions/routing"
-	"github.com/phonediversions/phonediversions/routing/sqlite"
+	"github.com/phonediversions/phonediversions/routing/routingtest"
 )
 
-// cachedDB opens the database file name under the temporary folder, built
-// by fill the first time: the large data sets take longer to write than the
-// benchmarks take to run, and benchmark functions are called several times.
-func cachedDB(b *testing.B, name string, fill func(tx routing.Tx) error) *sqlite.DB {
+// The store benchmarks run on each store as sub-benchmarks (sqlite,
+// postgres), so that their figures stand side by side:
+//
+//	PD_TEST_POSTGRES=… go test ./routing/ -run '^$' -bench 'GroupOfLine|DecideCall|AppendReport' -benchtime 2s
+
+// eachStoreB runs the benchmark on each store.
+func eachStoreB(b *testing.B, body func(b *testing.B)) {
+	for _, kind := range storeKinds {
+		b.Run(kind, body)
+	}
+}
+
+// cachedStore opens a store of the benchmark's kind kept between runs
+// under name, built by fill the first time: the large data sets take
+// longer to write than the benchmarks take to run, and benchmark
+// functions are called several times.
+func cachedStore(b *testing.B, name string, fill func(tx routing.Tx) error) routing.Store {
 	b.Helper()
-	path := filepath.Join(os.TempDir(), name)
+	build := func(where string) error {
+		st := openStore(b, where, nil)
+		defer st.Close()
+		return st.Update(ctx, fill)
+	}
+	if storeKind(b) == "postgres" {
+		return openStore(b, routingtest.PostgresCachedURL(b, "pd_bench_"+name, build), nil)
+	}
+	path := filepath.Join(os.TempDir(), "phonediversions-bench-"+name+".db")
 	if _, err := os.Stat(path); err != nil {
 		tmp := path + ".building"
 		os.Remove(tmp)
-		db := open(b, tmp)
-		if err := db.Update(ctx, fill); err != nil {
-			b.Fatal(err)
-		}
-		if err := db.Close(); err != nil {
+		if err := build(tmp); err != nil {
 			b.Fatal(err)
 		}
 		if err := os.Rename(tmp, path); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return open(b, path)
+	return openStore(b, path, nil)
 }
 
 // BenchmarkGroupOfLine measures the lookup every call makes, with 10,000
 // groups of 10 lines each.
-func BenchmarkGroupOfLine(b *testing.B) {
-	const groups, perGroup = 10_000, 10
-	db := cachedDB(b, "phonediversions-bench-lines-v1.db", func(tx routing.Tx) error {
-		for i := 0; i < groups; i++ {
-			g := routing.Group{Name: fmt.Sprintf("Group %05d", i), Destination: fmt.Sprintf("5%05d", i), On: i%2 == 0}
-			if err := tx.InsertGroup(&g); err != nil {
-				return err
-			}
-			for j := 0; j < perGroup; j++ {
-				if err := tx.InsertLine(routing.Line{Number: fmt.Sprintf("+4144%06d", i*perGroup+j), GroupID: g.ID}); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+func BenchmarkGroupOfLine(b *testing.B) { eachStoreB(b, benchmarkGroupOfLine) }
+
+func benchmarkGroupOfLine(b *testing.B) {
+	db := cachedStore(b, "lines_v1", fillLines)
 	defer db.Close()
 	svc := routing.NewService(db)
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		n := rng.IntN(groups * perGroup)
+		n := rng.IntN(benchGroups * benchPerGroup)
 		lg, err := svc.GroupOfLine(ctx, fmt.Sprintf("+4144%06d", n))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if want := fmt.Sprintf("Group %05d", n/perGroup); lg.Group.Name != want {
+		if want := fmt.Sprintf("Group %05d", n/benchPerGroup); lg.Group.Name != want {
 			b.Fatalf("line %d in %q, want %q", n, lg.Group.Name, want)
 		}
 	}
 }
 
+// The lines data set: 10,000 groups of 10 lines each.
+const benchGroups, benchPerGroup = 10_000, 10
+
+func fillLines(tx routing.Tx) error {
+	const groups, perGroup = benchGroups, benchPerGroup
+	for i := 0; i < groups; i++ {
+		g := routing.Group{Name: fmt.Sprintf("Group %05d", i), Destination: fmt.Sprintf("5%05d", i), On: i%2 == 0}
+		if err := tx.InsertGroup(&g); err != nil {
+			return err
+		}
+		for j := 0; j < perGroup; j++ {
+			if err := tx.InsertLine(routing.Line{Number: fmt.Sprintf("+4144%06d", i*perGroup+j), GroupID: g.ID}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // BenchmarkDecideCall measures the whole decision of a diverted call:
 // settings, the called number and the initial number looked up.
-func BenchmarkDecideCall(b *testing.B) {
-	db := cachedDB(b, "phonediversions-bench-lines-v1.db", nil)
+func BenchmarkDecideCall(b *testing.B) { eachStoreB(b, benchmarkDecideCall) }
+
+func benchmarkDecideCall(b *testing.B) {
+	db := cachedStore(b, "lines_v1", fillLines)
 	defer db.Close()
 	svc := routing.NewService(db)
 	b.ReportAllocs()
@@ -88,11 +114,13 @@ func BenchmarkDecideCall(b *testing.B) {
 
 // BenchmarkReports measures a page of 50 entries with its total count over
 // 1,000,000 report entries spread over a year.
-func BenchmarkReports(b *testing.B) {
+func BenchmarkReports(b *testing.B) { eachStoreB(b, benchmarkReports) }
+
+func benchmarkReports(b *testing.B) {
 	const entries = 1_000_000
 	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	start := end.AddDate(-1, 0, 0)
-	db := cachedDB(b, "phonediversions-bench-reports-v1.db", func(tx routing.Tx) error {
+	db := cachedStore(b, "reports_v1", func(tx routing.Tx) error {
 		rng := rand.New(rand.NewPCG(3, 4))
 		callStatuses := []routing.Status{routing.StatusConnected, routing.StatusConnected, routing.StatusConnected,
 			routing.StatusDirectAccess, routing.StatusTerminated, routing.StatusBusy, routing.StatusNoAnswer, routing.StatusFailed, routing.StatusCancelled}
@@ -161,8 +189,10 @@ func BenchmarkReports(b *testing.B) {
 // store (the row, its search index entries), written 100 to a transaction
 // as the group commit does under load, so the fsync of the commit is
 // shared as it is there.
-func BenchmarkAppendReport(b *testing.B) {
-	db := open(b, filepath.Join(b.TempDir(), "pd.db"))
+func BenchmarkAppendReport(b *testing.B) { eachStoreB(b, benchmarkAppendReport) }
+
+func benchmarkAppendReport(b *testing.B) {
+	db := openStore(b, newDatabase(b), nil)
 	defer db.Close()
 	b.ReportAllocs()
 	b.ResetTimer()
