@@ -54,6 +54,10 @@ type DB struct {
 	url string
 	cfg *pgx.ConnConfig
 	db  *sql.DB
+	// read is a pool of connections that only read: a View's statements
+	// run on it one by one, without a transaction around them, which
+	// would cost two more round trips for every lookup of a call.
+	read *sql.DB
 	// Now is the clock used for created/updated times. It may be replaced
 	// before Open.
 	Now func() time.Time
@@ -79,14 +83,19 @@ func (db *DB) Open() error {
 	db.db = stdlib.OpenDB(*cfg)
 	db.db.SetMaxOpenConns(size)
 	db.db.SetMaxIdleConns(size)
+	rcfg := cfg.Copy()
+	rcfg.RuntimeParams["default_transaction_read_only"] = "on"
+	db.read = stdlib.OpenDB(*rcfg)
+	db.read.SetMaxOpenConns(size)
+	db.read.SetMaxIdleConns(size)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := db.db.PingContext(ctx); err != nil {
-		db.db.Close()
+		db.Close()
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	if err := db.migrate(ctx); err != nil {
-		db.db.Close()
+		db.Close()
 		return err
 	}
 	return nil
@@ -97,7 +106,7 @@ func (db *DB) Close() error {
 	if db.db == nil {
 		return nil
 	}
-	return db.db.Close()
+	return errors.Join(db.read.Close(), db.db.Close())
 }
 
 // migrate applies, in name order and each in its own transaction holding
@@ -167,14 +176,11 @@ func (db *DB) migrateFile(ctx context.Context, path string) error {
 	return tx.Commit()
 }
 
-// View runs fn in a read-only transaction that sees one snapshot.
+// View runs fn's reads on read-only connections, each statement by
+// itself: each sees what was committed when it ran (two reads of one
+// View may see a change commit between them, as two Views would).
 func (db *DB) View(ctx context.Context, fn func(routing.Tx) error) error {
-	t, err := db.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
-	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err)
-	}
-	defer t.Rollback()
-	return fn(sqlstore.NewTx(ctx, t, db.d, db.Now))
+	return fn(sqlstore.NewTx(ctx, db.read, db.d, db.Now))
 }
 
 // Update runs fn in a serializable write transaction and commits when fn
