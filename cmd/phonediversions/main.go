@@ -58,6 +58,13 @@ func Version() string {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "backup" {
+		if err := runBackup(ctx, os.Args[2:], os.Getenv, os.Stdout); err != nil && !errors.Is(err, errHelp) {
+			fmt.Fprintln(os.Stderr, "phonediversions backup:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg, err := ParseConfig(os.Args[1:], os.Getenv, os.Stdout)
 	if errors.Is(err, errHelp) {
 		return
@@ -82,6 +89,35 @@ func main() {
 		os.Exit(1)
 	}
 	m.Log.Info().Msg("stopped")
+}
+
+// runBackup is `phonediversions backup [settings] FILE`: a consistent
+// copy of the embedded database, taken while the product runs, to a new
+// file; restoring is starting with that file in its place. The settings
+// (--data-dir, --database-url, --config …) say which database.
+func runBackup(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[len(args)-1], "-") {
+		return errors.New("usage: phonediversions backup [settings] FILE")
+	}
+	file := args[len(args)-1]
+	cfg, err := ParseConfig(args[:len(args)-1], getenv, out)
+	if err != nil {
+		return err
+	}
+	m := &Main{Config: cfg}
+	if u := cfg.DatabaseURL; strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		return errors.New("the store is PostgreSQL: back it up with pg_dump (docs/ha.md)")
+	}
+	db := sqlite.New(m.DatabasePath())
+	if err := db.Open(); err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Backup(ctx, file); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s backed up to %s\n", m.DatabasePath(), file)
+	return nil
 }
 
 // Main is the running program, split into Run and Close so that a test can

@@ -550,3 +550,42 @@ func TestMainServesHTTP(t *testing.T) {
 		t.Fatalf("after restart: %+v %v", got, err)
 	}
 }
+
+// `phonediversions backup FILE` copies the running product's database;
+// the product started on the copy has the data.
+func TestBackupCommand(t *testing.T) {
+	dataDir := t.TempDir()
+	m := NewMain(testConfig(t, dataDir), io.Discard, io.Discard)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	g, err := m.Service.CreateGroup(ctx, routing.Actor{Name: "admin"}, routing.ChannelWeb, routing.Group{Name: "Front Desk", Destination: "1022"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "pd-backup.db")
+	var out bytes.Buffer
+	noEnv := func(string) string { return "" }
+	if err := runBackup(ctx, []string{"--data-dir", dataDir, file}, noEnv, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "backed up to "+file) {
+		t.Errorf("the command said %q", out.String())
+	}
+	for _, args := range [][]string{{}, {"--data-dir", dataDir}, {"--database-url", "postgres://db/pd", file + ".2"}} {
+		if err := runBackup(ctx, args, noEnv, io.Discard); err == nil {
+			t.Errorf("backup %q: no error", args)
+		}
+	}
+	restored := testConfig(t, t.TempDir())
+	restored.DatabaseURL = "sqlite:" + file
+	m2 := NewMain(restored, io.Discard, io.Discard)
+	if err := m2.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if got, err := m2.Service.Group(ctx, g.ID); err != nil || got.Name != "Front Desk" {
+		t.Errorf("the group in the restored copy: %+v %v", got, err)
+	}
+}

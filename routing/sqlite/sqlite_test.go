@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -181,4 +182,68 @@ func lastMigration(t *testing.T) string {
 	}
 	sort.Strings(names)
 	return filepath.Base(names[len(names)-1])
+}
+
+// TestBackupWhileWriting copies the database while groups are created
+// one after the other: the copy opens as a store, and holds one moment —
+// every group it has, and the report entry of each, and no entry of a
+// group it lacks.
+func TestBackupWhileWriting(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, filepath.Join(dir, "pd.db"))
+	defer db.Close()
+	svc := routing.NewService(db)
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			if _, err := svc.CreateGroup(ctx, routing.Actor{Name: "t"}, routing.ChannelWeb, routing.Group{Name: fmt.Sprintf("G%05d", n), Destination: "1000"}); err != nil {
+				t.Error(err)
+			}
+			n++
+		}
+	}()
+	// Let some groups in first: the backup is taken while they come.
+	for {
+		gs, err := svc.Groups(ctx, routing.GroupFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gs) >= 20 {
+			break
+		}
+	}
+	backup := filepath.Join(dir, "backup.db")
+	if err := db.Backup(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	written := <-done
+	if err := db.Backup(ctx, backup); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("a backup over an existing file: %v", err)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Fatalf("backup file %v, mode %v", err, fi.Mode())
+	}
+	copyDB := open(t, backup)
+	defer copyDB.Close()
+	copySvc := routing.NewService(copyDB)
+	groups, err := copySvc.Groups(ctx, routing.GroupFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := copySvc.Reports(ctx, routing.ReportFilter{Action: routing.ActionGroup, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) < 20 || len(groups) > written || page.Total != len(groups) {
+		t.Errorf("the backup holds %d groups and %d of their entries; %d were written", len(groups), page.Total, written)
+	}
 }
