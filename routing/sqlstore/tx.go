@@ -474,14 +474,14 @@ func (t *tx) AnnouncementAudio(id int64) ([]byte, error) {
 }
 
 func (t *tx) SetAnnouncementAudio(id int64, data []byte) error {
-	_, err := t.exec(`INSERT INTO announcement_audio (announcement_id, data) VALUES (?, ?)
-		ON CONFLICT (announcement_id) DO UPDATE SET data = excluded.data`, id, data)
+	_, err := t.exec(`INSERT INTO announcement_audio (announcement_id, data, size) VALUES (?, ?, ?)
+		ON CONFLICT (announcement_id) DO UPDATE SET data = excluded.data, size = excluded.size`, id, data, len(data))
 	return t.conflict(err, "announcementId", "announcement %d does not exist", id)
 }
 
 func (t *tx) AnnouncementAudioSize() (int64, error) {
 	var n int64
-	err := t.queryRow(`SELECT COALESCE(SUM(LENGTH(data)), 0) FROM announcement_audio`).Scan(&n)
+	err := t.queryRow(`SELECT COALESCE(SUM(size), 0) FROM announcement_audio`).Scan(&n)
 	return n, err
 }
 

@@ -2,5 +2,6 @@
 -- as SQLite's 0006: every node reads it from the store.
 CREATE TABLE announcement_audio (
 	announcement_id BIGINT PRIMARY KEY REFERENCES announcements(id) ON DELETE CASCADE,
-	data            BYTEA  NOT NULL
+	data            BYTEA  NOT NULL,
+	size            BIGINT NOT NULL -- the bytes of data, summed without reading it
 );

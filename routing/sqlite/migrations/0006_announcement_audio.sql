@@ -3,5 +3,6 @@
 -- the store holds everything a node needs.
 CREATE TABLE announcement_audio (
 	announcement_id INTEGER PRIMARY KEY REFERENCES announcements(id) ON DELETE CASCADE,
-	data            BLOB    NOT NULL
+	data            BLOB    NOT NULL,
+	size            INTEGER NOT NULL -- the bytes of data, summed without reading it
 );
