@@ -7,7 +7,9 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"database/sql"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,6 +60,13 @@ func Version() string {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "copy-store" {
+		if err := runCopyStore(ctx, os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "phonediversions copy-store:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "backup" {
 		if err := runBackup(ctx, os.Args[2:], os.Getenv, os.Stdout); err != nil && !errors.Is(err, errHelp) {
 			fmt.Fprintln(os.Stderr, "phonediversions backup:", err)
@@ -89,6 +98,72 @@ func main() {
 		os.Exit(1)
 	}
 	m.Log.Info().Msg("stopped")
+}
+
+// runCopyStore is `phonediversions copy-store --from URL --to URL`: every
+// record of one store, the announcements' audio included, into another
+// that holds no data — a one-machine installation's SQLite file
+// (sqlite:PATH) into a PostgreSQL database (postgres://…), or back. Stop
+// the product first: what it writes during the copy may not come along.
+func runCopyStore(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("copy-store", flag.ContinueOnError)
+	fs.SetOutput(out)
+	from := fs.String("from", "", "the store to copy: sqlite:PATH or postgres://…")
+	to := fs.String("to", "", "the store to copy into, which holds no data: sqlite:PATH or postgres://…")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *from == "" || *to == "" || fs.NArg() > 0 {
+		return errors.New("usage: phonediversions copy-store --from sqlite:PATH|postgres://… --to sqlite:PATH|postgres://…")
+	}
+	if p, ok := strings.CutPrefix(*from, "sqlite:"); ok {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+	}
+	src, err := openStoreURL(*from)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	defer src.Close()
+	dst, err := openStoreURL(*to)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	defer dst.Close()
+	if err := dst.(copier).Copy(ctx, src.(interface{ SQL() *sql.DB })); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "copied %s into %s\n", redacted(*from), redacted(*to))
+	return nil
+}
+
+// copier is a store another can be copied into.
+type copier interface {
+	Copy(ctx context.Context, src interface{ SQL() *sql.DB }) error
+}
+
+// openStoreURL opens the store a database URL names: sqlite:PATH or
+// postgres://….
+func openStoreURL(u string) (store, error) {
+	var db store
+	switch {
+	case strings.HasPrefix(u, "sqlite:"):
+		db = sqlite.New(strings.TrimPrefix(u, "sqlite:"))
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		db = postgres.New(u)
+	default:
+		return nil, errors.New("a store is sqlite:PATH or postgres://…")
+	}
+	return db, db.Open()
+}
+
+// redacted is a database URL without its password.
+func redacted(u string) string {
+	if pu, err := url.Parse(u); err == nil && pu.User != nil {
+		return pu.Redacted()
+	}
+	return u
 }
 
 // runBackup is `phonediversions backup [settings] FILE`: a consistent

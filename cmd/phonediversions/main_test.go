@@ -589,3 +589,61 @@ func TestBackupCommand(t *testing.T) {
 		t.Errorf("the group in the restored copy: %+v %v", got, err)
 	}
 }
+
+// `phonediversions copy-store` moves a one-machine installation to
+// PostgreSQL: the product started on the PostgreSQL database has its
+// groups and its administrator.
+func TestCopyStoreCommand(t *testing.T) {
+	pgURL := routingtest.PostgresURL(t)
+	dataDir := t.TempDir()
+	var out bytes.Buffer
+	m := NewMain(testConfig(t, dataDir), &out, io.Discard)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	password := passwordLine.FindStringSubmatch(out.String())[1]
+	g, err := m.Service.CreateGroup(ctx, routing.Actor{Name: "admin"}, routing.ChannelWeb, routing.Group{Name: "Front Desk", Destination: "1022"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := m.DatabasePath()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--from", "sqlite:" + path},
+		{"--from", "sqlite:" + filepath.Join(dataDir, "none.db"), "--to", pgURL},
+		{"--from", "mysql://x", "--to", pgURL},
+	} {
+		if err := runCopyStore(ctx, args, io.Discard); err == nil {
+			t.Errorf("copy-store %q: no error", args)
+		}
+	}
+	out.Reset()
+	if err := runCopyStore(ctx, []string{"--from", "sqlite:" + path, "--to", pgURL}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "copied sqlite:"+path) {
+		t.Errorf("copy-store said %q", out.String())
+	}
+	if err := runCopyStore(ctx, []string{"--from", "sqlite:" + path, "--to", pgURL}, io.Discard); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("a second copy into the same database: %v", err)
+	}
+	cfg := testConfig(t, t.TempDir())
+	cfg.DatabaseURL = pgURL
+	out.Reset()
+	m = NewMain(cfg, &out, io.Discard)
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if strings.Contains(out.String(), "password") {
+		t.Error("a new administrator was made on the copy")
+	}
+	if _, err := m.Service.Authenticate(ctx, "admin", password); err != nil {
+		t.Errorf("the administrator on PostgreSQL: %v", err)
+	}
+	if got, err := m.Service.Group(ctx, g.ID); err != nil || got.Name != "Front Desk" {
+		t.Errorf("the group on PostgreSQL: %+v %v", got, err)
+	}
+}

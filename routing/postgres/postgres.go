@@ -267,6 +267,36 @@ func (dialect) AfterChange(ctx context.Context, q sqlstore.Queryer, id int64) er
 	return err
 }
 
+// boolColumns are the columns SQLite keeps as 0 or 1.
+var boolColumns = map[string]bool{"groups.state_on": true, "settings.connect_to_called": true}
+
+// CopyValue turns SQLite's 0 or 1 into a boolean where the column is one.
+func (dialect) CopyValue(table, column string, v any) any {
+	if n, ok := v.(int64); ok && boolColumns[table+"."+column] {
+		return n != 0
+	}
+	return v
+}
+
+// AfterCopy sets each identity past the highest id copied.
+func (dialect) AfterCopy(ctx context.Context, q sqlstore.Queryer) error {
+	for _, t := range []string{"announcements", "groups", "users", "reports", "holidays"} {
+		if _, err := q.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('`+t+`', 'id'), GREATEST((SELECT MAX(id) FROM `+t+`), 1))`); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Copy copies every row of the store src (SQLite or PostgreSQL, opened)
+// into this one, which must hold no data. See sqlstore.Copy.
+func (db *DB) Copy(ctx context.Context, src interface{ SQL() *sql.DB }) error {
+	return sqlstore.Copy(ctx, src.SQL(), db.db, db.d)
+}
+
+// SQL is the store's database handle, for Copy to read it whole.
+func (db *DB) SQL() *sql.DB { return db.read }
+
 func (dialect) Search(s string, _ bool) (from, cond, order string, args []any) {
 	like := sqlstore.LikePattern(s)
 	return "", `(r.username ILIKE ? ESCAPE '\' OR r.caller ILIKE ? ESCAPE '\' OR r.receiver ILIKE ? ESCAPE '\' OR r.group_name ILIKE ? ESCAPE '\')`,

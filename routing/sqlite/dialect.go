@@ -57,6 +57,23 @@ func (dialect) BeforeChange(context.Context, sqlstore.Queryer) error { return ni
 // AfterChange does nothing: no other process follows the file's changes.
 func (dialect) AfterChange(context.Context, sqlstore.Queryer, int64) error { return nil }
 
+// CopyValue takes the other store's values as they are: SQLite stores a
+// boolean as 0 or 1, and the driver writes a Go bool so.
+func (dialect) CopyValue(_, _ string, v any) any { return v }
+
+// AfterCopy has nothing to do: the next INTEGER PRIMARY KEY follows the
+// highest id.
+func (dialect) AfterCopy(context.Context, sqlstore.Queryer) error { return nil }
+
+// Copy copies every row of the store src (SQLite or PostgreSQL, opened)
+// into this one, which must hold no data. See sqlstore.Copy.
+func (db *DB) Copy(ctx context.Context, src interface{ SQL() *sql.DB }) error {
+	return sqlstore.Copy(ctx, src.SQL(), db.write, dialect{})
+}
+
+// SQL is the store's database handle, for Copy to read it whole.
+func (db *DB) SQL() *sql.DB { return db.read }
+
 // preparedTx runs a transaction's statements as the pool's prepared ones
 // where it has them.
 type preparedTx struct {

@@ -33,6 +33,12 @@ type Dialect interface {
 	// the others.
 	BeforeChange(ctx context.Context, q Queryer) error
 	AfterChange(ctx context.Context, q Queryer, id int64) error
+	// CopyValue turns a value read from the other store's table and
+	// column into one this store's column takes (a 0/1 into a boolean);
+	// AfterCopy runs when Copy has written every row (identities set
+	// past the ids copied).
+	CopyValue(table, column string, v any) any
+	AfterCopy(ctx context.Context, q Queryer) error
 }
 
 // Constraint violations a Dialect reports.
