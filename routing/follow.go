@@ -10,6 +10,10 @@ import (
 // followBatch is how many changes a catch-up reads at a time.
 const followBatch = 500
 
+// followRetry is how long FollowStore waits before it asks a store that
+// did not answer again.
+const followRetry = time.Second
+
 // FollowStore publishes on this process's feed the changes that other
 // processes commit to a shared store (a ChangeFollower), in the order
 // they were committed, each once, and wakes the scheduler for them; it
@@ -22,23 +26,34 @@ func (s *Service) FollowStore(ctx context.Context, onError func(error)) {
 	if !ok {
 		return
 	}
-	s.changing.Lock()
-	err := s.view(ctx, func(tx Tx) error {
-		// The newest change so far: from here on, every one is published.
-		var err error
-		s.lastChange, err = tx.LastChange()
-		return err
-	})
-	if err == nil {
-		s.following.Store(true)
-	}
-	s.changing.Unlock()
-	if err != nil {
+	// The newest change so far: from here on, every one is published. A
+	// store that does not answer yet is asked again.
+	for {
+		s.changing.Lock()
+		err := s.view(ctx, func(tx Tx) error {
+			var err error
+			s.lastChange, err = tx.LastChange()
+			return err
+		})
+		if err == nil {
+			s.following.Store(true)
+		}
+		s.changing.Unlock()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
 		onError(err)
-		return
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(followRetry):
+		}
 	}
 	defer s.following.Store(false)
-	err = f.FollowChanges(ctx, func() {
+	err := f.FollowChanges(ctx, func() {
 		s.changing.Lock()
 		defer s.changing.Unlock()
 		if err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
