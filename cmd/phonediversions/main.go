@@ -255,18 +255,15 @@ func (m *Main) DatabasePath() string {
 	return filepath.Join(m.Config.DataDir, "phonediversions.db")
 }
 
-// openStore opens the store database_url names.
+// openStore opens the store database_url names, and says which for the
+// log (without a password).
 func (m *Main) openStore() (store, string, error) {
-	if u := m.Config.DatabaseURL; strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
-		db := postgres.New(u)
-		shown := "postgres"
-		if pu, err := url.Parse(u); err == nil {
-			shown = pu.Redacted()
-		}
-		return db, shown, db.Open()
+	u := m.Config.DatabaseURL
+	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		u = "sqlite:" + m.DatabasePath()
 	}
-	db := sqlite.New(m.DatabasePath())
-	return db, m.DatabasePath(), db.Open()
+	db, err := openStoreURL(u)
+	return db, redacted(u), err
 }
 
 // Run creates the data folder when missing, opens the store, creates the
