@@ -19,21 +19,10 @@ import (
 // the test skips, and under CI=1 it fails.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	admin := os.Getenv("PD_TEST_POSTGRES")
-	if admin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("PD_TEST_POSTGRES is not set: .ci/run starts a PostgreSQL server for the tests (. .ci/postgres)")
-		}
-		t.Skip("no PostgreSQL to test against: set PD_TEST_POSTGRES (or run . .ci/postgres as root)")
+	if os.Getenv("PD_TEST_POSTGRES") == "" && os.Getenv("CI") != "" {
+		t.Fatal("PD_TEST_POSTGRES is not set: .ci/run starts a PostgreSQL server for the tests (. .ci/postgres)")
 	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("PD_TEST_POSTGRES: %v", err)
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin, u, db := testServer(t)
 	defer db.Close()
 	name := "pd_test_" + strings.ToLower(rand.Text()[:12])
 	if _, err := db.ExecContext(context.Background(), `CREATE DATABASE `+name); err != nil {
@@ -61,18 +50,7 @@ func PostgresURL(t testing.TB) string {
 // the benchmark skips.
 func PostgresCachedURL(tb testing.TB, name string, build func(url string) error) string {
 	tb.Helper()
-	admin := os.Getenv("PD_TEST_POSTGRES")
-	if admin == "" {
-		tb.Skip("no PostgreSQL to measure: set PD_TEST_POSTGRES")
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		tb.Fatalf("PD_TEST_POSTGRES: %v", err)
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	_, u, db := testServer(tb)
 	defer db.Close()
 	ctx := context.Background()
 	var n int
@@ -97,4 +75,23 @@ func PostgresCachedURL(tb testing.TB, name string, build func(url string) error)
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// testServer reads PD_TEST_POSTGRES (skipping without it) and connects
+// to it: the URL as given and parsed, and the connection.
+func testServer(tb testing.TB) (string, *url.URL, *sql.DB) {
+	tb.Helper()
+	admin := os.Getenv("PD_TEST_POSTGRES")
+	if admin == "" {
+		tb.Skip("no PostgreSQL to test against: set PD_TEST_POSTGRES (or run . .ci/postgres as root)")
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		tb.Fatalf("PD_TEST_POSTGRES: %v", err)
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return admin, u, db
 }
