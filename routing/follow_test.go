@@ -78,6 +78,8 @@ func TestChangesReachEveryNode(t *testing.T) {
 		}
 		if d := time.Since(committed); d > time.Second {
 			t.Errorf("node B heard of node A's change after %v", d)
+		} else {
+			t.Logf("node B heard of node A's change %v after its commit", d)
 		}
 		if ev := a.next(t); ev.Action != routing.ActionGroup {
 			t.Fatalf("node A got %+v", ev)
