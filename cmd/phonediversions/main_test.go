@@ -155,8 +155,17 @@ func TestMainOnPostgreSQL(t *testing.T) {
 	if strings.Contains(out2.String(), "password") {
 		t.Errorf("the second node printed a password again: %q", out2.String())
 	}
-	if _, err := second.Service.Authenticate(ctx, "admin", match[1]); err != nil {
+	admin, err := second.Service.Authenticate(ctx, "admin", match[1])
+	if err != nil {
 		t.Errorf("the first node's administrator on the second: %v", err)
+	}
+	// A browser signed in on the first node is signed in on the second.
+	token, _, err := m.Service.StartSession(ctx, admin.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, u, err := second.Service.SessionUser(ctx, token, routing.SessionLimits{Idle: time.Hour, Max: time.Hour}); err != nil || u.Username != "admin" {
+		t.Errorf("the first node's session on the second: %v", err)
 	}
 	if got, err := second.Service.Group(ctx, g.ID); err != nil || !got.On {
 		t.Errorf("the group on the second node: %+v %v", got, err)
