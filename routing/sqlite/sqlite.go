@@ -195,16 +195,15 @@ func (db *DB) Update(ctx context.Context, fn func(routing.Tx) error) error {
 // writes go on meanwhile. Restoring is starting on the copy. Errors: path
 // exists, or the copy cannot be written.
 func (db *DB) Backup(ctx context.Context, path string) error {
-	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("sqlite: backup: %s exists already", path)
-	}
-	// The copy holds password hashes: readable by its owner only.
+	// The copy holds password hashes: made readable by its owner only
+	// before anything is written to it (VACUUM INTO takes an empty file).
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("sqlite: backup: %s exists already", path)
+	} else if err != nil {
 		return fmt.Errorf("sqlite: backup: %w", err)
 	}
 	f.Close()
-	os.Remove(path) // VACUUM INTO wants to create it; the name is ours
 	conn, err := sql.Open("sqlite", "file:"+(&url.URL{Path: db.path}).EscapedPath()+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return fmt.Errorf("sqlite: backup: %w", err)
@@ -214,5 +213,5 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 		os.Remove(path)
 		return fmt.Errorf("sqlite: backup: %w", err)
 	}
-	return os.Chmod(path, 0o600)
+	return nil
 }
