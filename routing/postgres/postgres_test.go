@@ -3,8 +3,6 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -78,7 +76,7 @@ func TestRefusesANewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := postgres.New(url).Open()
-	if err == nil || !strings.Contains(err.Error(), "9001_future.sql") || !strings.Contains(err.Error(), lastMigration(t)) {
+	if err == nil || !strings.Contains(err.Error(), "9001_future.sql") || !strings.Contains(err.Error(), routingtest.LastMigration(t)) {
 		t.Fatalf("opened a newer schema: %v", err)
 	}
 }
@@ -109,16 +107,4 @@ func rawDB(t *testing.T, url string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-// lastMigration is the name of the newest migration in the package's
-// folder.
-func lastMigration(t *testing.T) string {
-	t.Helper()
-	names, err := filepath.Glob("migrations/*.sql")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("migrations: %v %v", names, err)
-	}
-	sort.Strings(names)
-	return filepath.Base(names[len(names)-1])
 }

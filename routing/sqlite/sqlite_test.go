@@ -7,12 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/routingtest"
 	"github.com/phonediversions/phonediversions/routing/sqlite"
 )
 
@@ -167,21 +167,9 @@ func TestRefusesANewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := sqlite.New(path).Open()
-	if err == nil || !strings.Contains(err.Error(), "9001_future.sql") || !strings.Contains(err.Error(), lastMigration(t)) {
+	if err == nil || !strings.Contains(err.Error(), "9001_future.sql") || !strings.Contains(err.Error(), routingtest.LastMigration(t)) {
 		t.Fatalf("opened a newer schema: %v", err)
 	}
-}
-
-// lastMigration is the name of the newest migration in the package's
-// folder.
-func lastMigration(t *testing.T) string {
-	t.Helper()
-	names, err := filepath.Glob("migrations/*.sql")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("migrations: %v %v", names, err)
-	}
-	sort.Strings(names)
-	return filepath.Base(names[len(names)-1])
 }
 
 // TestBackupWhileWriting copies the database while groups are created
