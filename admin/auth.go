@@ -44,9 +44,16 @@ func deny(code, format string, args ...any) *denial {
 	return &denial{err: routing.Errorf(code, format, args...)}
 }
 
-// setDenialHeaders adds the challenge to a 401 and Retry-After to a 429.
+// storeRetrySeconds is the Retry-After of a request refused because the
+// store cannot be reached.
+const storeRetrySeconds = 5
+
+// setDenialHeaders adds the challenge to a 401 and Retry-After to a 429
+// and to a 503 of a store that cannot be reached.
 func setDenialHeaders(w http.ResponseWriter, err error) {
 	switch routing.ErrorCode(err) {
+	case routing.EUNAVAILABLE:
+		w.Header().Set("Retry-After", strconv.Itoa(storeRetrySeconds))
 	case routing.EUNAUTHORIZED:
 		w.Header().Set("WWW-Authenticate", basicChallenge)
 	case ETOOMANY:

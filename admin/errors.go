@@ -20,8 +20,6 @@ const (
 	ETOOMANY = "too_many_requests"
 	// EUNSUPPORTED: a request body of a type the API does not read.
 	EUNSUPPORTED = "unsupported_media_type"
-	// EUNAVAILABLE: the program is stopping.
-	EUNAVAILABLE = "unavailable"
 )
 
 // httpStatus maps an error code to its HTTP status, once for every surface.
@@ -45,7 +43,7 @@ func httpStatus(code string) int {
 		return http.StatusTooManyRequests
 	case EUNSUPPORTED:
 		return http.StatusUnsupportedMediaType
-	case EUNAVAILABLE:
+	case routing.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError

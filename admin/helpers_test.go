@@ -106,10 +106,6 @@ func newFixture(t testing.TB, edit ...func(*fixture)) *fixture {
 	}
 	t.Cleanup(func() { f.db.Close() })
 	f.svc = routing.NewService(f.db, routing.WithClock(f.clock.Now), routing.WithPasswordCost(bcrypt.MinCost), routing.WithLocation(zurich))
-	var err error
-	if f.prompts, err = prompts.New(f.svc, prompts.DefaultLimits); err != nil {
-		t.Fatal(err)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +120,12 @@ func newFixture(t testing.TB, edit ...func(*fixture)) *fixture {
 		Location:        zurich,
 	}
 	for _, e := range edit {
-		e(f)
+		e(f) // may replace the service, to run on another store
+	}
+	if f.prompts == nil {
+		if f.prompts, err = prompts.New(f.svc, prompts.DefaultLimits); err != nil {
+			t.Fatal(err)
+		}
 	}
 	f.srv = admin.New(f.cfg, f.svc, f.prompts, f.probes, zerolog.New(f.logs).Level(zerolog.DebugLevel))
 	done := make(chan error, 1)

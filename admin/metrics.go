@@ -85,6 +85,7 @@ type metrics struct {
 	switches, calls, outcomes, rejected, active, streams *prometheus.Desc
 	rtp, lateness, relay                                 *prometheus.Desc
 	decodes, stored, storedMax                           *prometheus.Desc
+	reportsKept, reportsDropped, callsFromCache          *prometheus.Desc
 }
 
 func newMetrics(s *Server) *metrics {
@@ -106,6 +107,12 @@ func newMetrics(s *Server) *metrics {
 		decodes:   prometheus.NewDesc("phonediversions_announcement_uploads_converting", "Announcement uploads being converted now.", nil, nil),
 		stored:    prometheus.NewDesc("phonediversions_announcements_stored_bytes", "Bytes the stored announcements take.", nil, nil),
 		storedMax: prometheus.NewDesc("phonediversions_announcements_stored_max_bytes", "Bytes the stored announcements may take (announcement_max_total; 0: no bound).", nil, nil),
+		reportsKept: prometheus.NewDesc("phonediversions_report_entries_kept",
+			"Call report entries kept in memory because the store could not be reached; written when it answers.", nil, nil),
+		reportsDropped: prometheus.NewDesc("phonediversions_report_entries_dropped_total",
+			"Call report entries lost because the queue of entries waiting for the store was full.", nil, nil),
+		callsFromCache: prometheus.NewDesc("phonediversions_calls_decided_from_cache_total",
+			"Calls decided from the groups and lines last read because the store could not be reached.", nil, nil),
 	}
 	m.reg.MustRegister(m.requests, m.duration, m,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -121,7 +128,7 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.switches, m.calls, m.outcomes, m.rejected, m.active, m.streams, m.rtp, m.lateness, m.relay,
-		m.decodes, m.stored, m.storedMax} {
+		m.decodes, m.stored, m.storedMax, m.reportsKept, m.reportsDropped, m.callsFromCache} {
 		ch <- d
 	}
 }
@@ -133,6 +140,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.switches, prometheus.CounterValue, float64(n), string(c))
 	}
 	ch <- prometheus.MustNewConstMetric(m.decodes, prometheus.GaugeValue, float64(len(m.s.decodes)))
+	kept, dropped := m.s.svc.ReportQueue()
+	ch <- prometheus.MustNewConstMetric(m.reportsKept, prometheus.GaugeValue, float64(kept))
+	ch <- prometheus.MustNewConstMetric(m.reportsDropped, prometheus.CounterValue, float64(dropped))
+	ch <- prometheus.MustNewConstMetric(m.callsFromCache, prometheus.CounterValue, float64(m.s.svc.CallsFromCache()))
 	if used, most, err := m.s.ann.Stored(context.Background()); err == nil {
 		ch <- prometheus.MustNewConstMetric(m.stored, prometheus.GaugeValue, float64(used))
 		ch <- prometheus.MustNewConstMetric(m.storedMax, prometheus.GaugeValue, float64(most))

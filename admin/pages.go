@@ -239,6 +239,9 @@ func (s *Server) failed(w http.ResponseWriter, r *http.Request, u *webUser, err 
 	switch c := routing.ErrorCode(err); c {
 	case routing.ENOTFOUND, routing.ECONFLICT, routing.EINVALID, routing.EFORBIDDEN:
 		s.errorPage(w, r, u, httpStatus(c), errorText(err))
+	case routing.EUNAVAILABLE:
+		s.log.Warn().Err(err).Str("path", r.URL.Path).Msg("web page")
+		s.errorPage(w, r, u, httpStatus(c), errorText(err))
 	default:
 		s.internal(w, r, u, err)
 	}

@@ -275,6 +275,10 @@ func (s *Server) phoneToggle(w http.ResponseWriter, r *http.Request, id int64, d
 	case routing.ENOTFOUND:
 		phoneText(w, http.StatusOK, "Diversions", "Unknown group", fmt.Sprintf("There is no group %d.", id), s.backKeys(nav)...)
 		return
+	case routing.EUNAVAILABLE:
+		s.log.Warn().Err(err).Int64("group", id).Msg("phone service: toggle")
+		phoneText(w, http.StatusServiceUnavailable, "Diversions", "", "The database cannot be reached at the moment: the diversion was not switched. Try again shortly.", s.backKeys(nav)...)
+		return
 	default:
 		s.log.Error().Err(err).Int64("group", id).Msg("phone service: toggle")
 		phoneText(w, http.StatusInternalServerError, "Diversions", "", "The switch failed; try again.", s.backKeys(nav)...)

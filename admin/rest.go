@@ -119,8 +119,11 @@ func (s *Server) serveREST(fns []restFunction, w http.ResponseWriter, r *http.Re
 		}
 		setDenialHeaders(w, err)
 		code := routing.ErrorCode(err)
-		if code == routing.EINTERNAL {
+		switch code {
+		case routing.EINTERNAL:
 			s.log.Error().Err(err).Str("function", request).Msg("REST function failed")
+		case routing.EUNAVAILABLE:
+			s.log.Warn().Err(err).Str("function", request).Msg("REST function failed")
 		}
 		envelope{request: request, errCode: envelopeCode(code), errParam: routing.ErrorField(err),
 			errMsg: errorText(err)}.write(w, httpStatus(code), asJSON)

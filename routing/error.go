@@ -14,6 +14,9 @@ const (
 	ECONFLICT     = "conflict"
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
+	// EUNAVAILABLE: the store (or the program) cannot serve the request
+	// at the moment; the same request may succeed a little later.
+	EUNAVAILABLE = "unavailable"
 )
 
 // Error is the typed error of the domain. Code is one of the E* constants,
@@ -44,15 +47,37 @@ func FieldErrorf(code, field, format string, args ...any) *Error {
 	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// StoreUnavailableError is the error of a store that cannot be reached:
+// its server is down, refuses connections, or does not answer in time.
+// Nothing was changed; the same request may succeed once it answers. Its
+// code is EUNAVAILABLE.
+type StoreUnavailableError struct{ Err error }
+
+// Error says that the store does not answer, and why.
+func (e *StoreUnavailableError) Error() string {
+	return "the store cannot be reached: " + e.Err.Error()
+}
+
+// Unwrap returns the store's own error.
+func (e *StoreUnavailableError) Unwrap() error { return e.Err }
+
+// storeUnavailableMessage is what a person is told when the store cannot
+// be reached.
+const storeUnavailableMessage = "the database cannot be reached at the moment, so nothing was changed; try again shortly"
+
 // ErrorCode returns the code of err when it is (or wraps) an *Error,
-// EINTERNAL for any other non-nil error and "" for nil.
+// EUNAVAILABLE when it is a StoreUnavailableError, EINTERNAL for any other
+// non-nil error and "" for nil.
 func ErrorCode(err error) string {
 	var e *Error
+	var u *StoreUnavailableError
 	switch {
 	case err == nil:
 		return ""
 	case errors.As(err, &e):
 		return e.Code
+	case errors.As(err, &u):
+		return EUNAVAILABLE
 	default:
 		return EINTERNAL
 	}
@@ -71,11 +96,14 @@ func ErrorField(err error) string {
 // *Error are internal: their text is not shown to users.
 func ErrorMessage(err error) string {
 	var e *Error
+	var u *StoreUnavailableError
 	switch {
 	case err == nil:
 		return ""
 	case errors.As(err, &e):
 		return e.Message
+	case errors.As(err, &u):
+		return storeUnavailableMessage
 	default:
 		return "internal error"
 	}

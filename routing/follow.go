@@ -53,13 +53,19 @@ func (s *Service) FollowStore(ctx context.Context, onError func(error)) {
 		}
 	}
 	defer s.following.Store(false)
+	defer s.hearing.Store(false)
 	err := f.FollowChanges(ctx, func() {
 		s.changing.Lock()
 		defer s.changing.Unlock()
-		if err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
+		err := s.catchUp(ctx)
+		s.hearing.Store(err == nil)
+		if err != nil && ctx.Err() == nil {
 			onError(err)
 		}
-	}, onError)
+	}, func(err error) {
+		s.hearing.Store(false)
+		onError(err)
+	})
 	if err != nil && !errors.Is(err, ctx.Err()) {
 		onError(err)
 	}

@@ -2,6 +2,8 @@ package routing
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,8 +27,18 @@ type Service struct {
 	// others' alike, from lastChange (the id of the last one published).
 	following  atomic.Bool
 	lastChange int64
+	// hearing is set while FollowStore hears every change of the others:
+	// it listens, and it caught up since it last started to.
+	hearing atomic.Bool
 	// storeErr is the outcome of WatchStore's last check.
 	storeErr atomic.Pointer[storeState]
+
+	// lastView is the last view the calls read (callview.go); viewMu lets
+	// one call at a time read a new one; fromCache counts the calls
+	// decided from lastView because the store could not be reached.
+	lastView  atomic.Pointer[callView]
+	viewMu    sync.Mutex
+	fromCache atomic.Uint64
 
 	// groups caches the list of every group, which the REST API and the
 	// web page read far more often than it changes. Every committed change
@@ -66,6 +78,7 @@ func WithSharedStore() Option { return func(s *Service) { s.shared = true } }
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {
 	s := &Service{store: store, now: time.Now, hashCost: defaultHashCost, replanned: make(chan struct{}, 1)}
+	s.calls.limit = DefaultReportQueue
 	s.calls.commit = s.commitCalls
 	for _, o := range opts {
 		o(s)
@@ -163,7 +176,10 @@ func (s *Service) report(tx Tx, e ReportEntry) error {
 // to "sip"; an empty username is filled in with the owner of the receiver
 // number. Entries recorded at the same moment share one transaction (group
 // commit): at hundreds of calls per second a transaction each would spend
-// most of the program's time committing.
+// most of the program's time committing. While the store cannot be
+// reached, entries are kept in memory, up to WithReportQueue's bound, and
+// written when it answers again: RecordCall then returns an error that
+// is ErrReportKept, or ErrReportDropped when the queue is full.
 func (s *Service) RecordCall(ctx context.Context, e ReportEntry) error {
 	e.Action, e.Channel = ActionCallHandler, ChannelSIP
 	if e.Time.IsZero() {
@@ -172,11 +188,36 @@ func (s *Service) RecordCall(ctx context.Context, e ReportEntry) error {
 	return s.calls.record(ctx, e)
 }
 
+// ReportQueue tells how many call entries wait in memory for the store
+// to answer, and how many were dropped because the queue was full.
+func (s *Service) ReportQueue() (kept int, dropped uint64) {
+	s.calls.mu.Lock()
+	defer s.calls.mu.Unlock()
+	return len(s.calls.kept) + s.calls.retrying, s.calls.dropped
+}
+
+// FlushReports tries once to write the call entries kept while the store
+// could not be reached, and returns how many are still kept (the program
+// stops: they are lost, and it says so).
+func (s *Service) FlushReports(ctx context.Context) int {
+	s.calls.mu.Lock()
+	kept := s.calls.kept
+	s.calls.kept = nil
+	s.calls.mu.Unlock()
+	if len(kept) == 0 {
+		return 0
+	}
+	if err := s.commitCalls(ctx, kept); err != nil {
+		return len(kept)
+	}
+	return 0
+}
+
 // commitCalls writes a batch of call entries in one transaction. Calls
 // are not changes: their entries go straight to the store, without the
 // change lock and the feed.
-func (s *Service) commitCalls(batch []ReportEntry) error {
-	return s.store.Update(context.Background(), func(tx Tx) error {
+func (s *Service) commitCalls(ctx context.Context, batch []ReportEntry) error {
+	return s.store.Update(ctx, func(tx Tx) error {
 		for _, e := range batch {
 			if e.Username == "" {
 				var err error
@@ -192,20 +233,52 @@ func (s *Service) commitCalls(batch []ReportEntry) error {
 	})
 }
 
-// groupWindow is how long a group commit waits for more entries.
-const groupWindow = 20 * time.Millisecond
+// Errors of RecordCall while the store cannot be reached.
+var (
+	// ErrReportKept: the entry is kept in memory and will be written when
+	// the store answers.
+	ErrReportKept = errors.New("the report entry is kept in memory until the store answers")
+	// ErrReportDropped: the queue of kept entries is full; the entry is
+	// lost.
+	ErrReportDropped = errors.New("the report entry is lost: the queue of entries waiting for the store is full")
+)
+
+// Group commit timing.
+const (
+	// groupWindow is how long a group commit waits for more entries.
+	groupWindow = 20 * time.Millisecond
+	// keptRetry is how long it waits before it tries a store that could
+	// not be reached again; commitTimeout bounds one commit.
+	keptRetry     = time.Second
+	commitTimeout = 10 * time.Second
+	// DefaultReportQueue is how many call entries are kept in memory while
+	// the store cannot be reached: at 20 calls a second, eight minutes.
+	DefaultReportQueue = 10000
+)
+
+// WithReportQueue sets how many call entries are kept in memory while the
+// store cannot be reached (default DefaultReportQueue).
+func WithReportQueue(n int) Option { return func(s *Service) { s.calls.limit = n } }
 
 // groupCommit gathers the entries recorded while a commit is in progress
 // and commits them together in the next one. A committer goroutine of its
 // own runs while entries keep coming and stops when none is left; whoever
 // records waits for the commit of its entry, and nobody is answered
 // before it. (The recorder itself used to commit for everyone and kept
-// doing so while entries kept coming: its call never ended.)
+// doing so while entries kept coming: its call never ended.) Entries
+// whose commit found the store unreachable are kept, oldest first, and
+// go first into the next commit; while some are kept, recorders do not
+// wait.
 type groupCommit struct {
-	commit  func([]ReportEntry) error
+	commit  func(context.Context, []ReportEntry) error
+	limit   int
 	mu      sync.Mutex
 	pending []pendingEntry
-	running bool
+	kept    []ReportEntry
+	// retrying counts the kept entries of the commit in progress.
+	retrying int
+	dropped  uint64
+	running  bool
 }
 
 type pendingEntry struct {
@@ -214,8 +287,14 @@ type pendingEntry struct {
 }
 
 func (g *groupCommit) record(ctx context.Context, e ReportEntry) error {
-	done := make(chan error, 1)
 	g.mu.Lock()
+	if len(g.kept) > 0 || g.retrying > 0 {
+		// The store did not answer the last commit: no waiting.
+		err := g.keep([]ReportEntry{e})
+		g.mu.Unlock()
+		return err
+	}
+	done := make(chan error, 1)
 	g.pending = append(g.pending, pendingEntry{e: e, done: done})
 	start := !g.running
 	g.running = true
@@ -231,51 +310,65 @@ func (g *groupCommit) record(ctx context.Context, e ReportEntry) error {
 	}
 }
 
+// keep adds entries to the kept ones, as many as the limit allows, and
+// says what became of them. Call it holding g.mu.
+func (g *groupCommit) keep(es []ReportEntry) error {
+	room := max(g.limit-len(g.kept)-g.retrying, 0)
+	if len(es) <= room {
+		g.kept = append(g.kept, es...)
+		return ErrReportKept
+	}
+	g.kept = append(g.kept, es[:room]...)
+	g.dropped += uint64(len(es) - room)
+	return ErrReportDropped
+}
+
 // run commits batches until none is pending.
 func (g *groupCommit) run() {
+	wait := groupWindow
 	for {
 		// Let the entries of the next few milliseconds join this commit:
 		// at 400 calls per second 20 ms gathers eight.
-		time.Sleep(groupWindow)
+		time.Sleep(wait)
 		g.mu.Lock()
-		batch := g.pending
-		g.pending = nil
-		if len(batch) == 0 {
+		batch, kept := g.pending, g.kept
+		g.pending, g.kept, g.retrying = nil, nil, len(g.kept)
+		if len(batch) == 0 && len(kept) == 0 {
 			g.running = false
 			g.mu.Unlock()
 			return
 		}
 		g.mu.Unlock()
-		entries := make([]ReportEntry, len(batch))
-		for i, p := range batch {
-			entries[i] = p.e
+		entries := append(make([]ReportEntry, 0, len(kept)+len(batch)), kept...)
+		for _, p := range batch {
+			entries = append(entries, p.e)
 		}
-		err := g.commit(entries)
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		err := g.commit(ctx, entries)
+		cancel()
+		wait = groupWindow
+		if ErrorCode(err) == EUNAVAILABLE {
+			// Keep them all, the older first; each recorder hears
+			// whether its entry was kept.
+			wait = keptRetry
+			g.mu.Lock()
+			g.kept, g.retrying = append(kept, g.kept...), 0
+			for _, p := range batch {
+				p.done <- fmt.Errorf("%w: %w", g.keep([]ReportEntry{p.e}), err)
+			}
+			g.mu.Unlock()
+			continue
+		}
+		g.mu.Lock()
+		g.retrying = 0
+		if err != nil {
+			g.dropped += uint64(len(kept))
+		}
+		g.mu.Unlock()
 		for _, p := range batch {
 			p.done <- err
 		}
 	}
-}
-
-// DecideCall gathers the facts about call from the store and returns
-// Decide's answer.
-func (s *Service) DecideCall(ctx context.Context, call Call) (Decision, error) {
-	var facts Facts
-	err := s.view(ctx, func(tx Tx) error {
-		var err error
-		if facts.Settings, err = tx.Settings(); err != nil {
-			return err
-		}
-		if facts.CalledLine, err = lineGroup(tx, call.Called); err != nil {
-			return err
-		}
-		facts.InitialLine, err = lineGroup(tx, call.Initial)
-		return err
-	})
-	if err != nil {
-		return Decision{}, err
-	}
-	return Decide(call, facts), nil
 }
 
 // lineGroup returns the line and group of a network number, nil when it is

@@ -43,6 +43,8 @@ type Tx interface {
 	Line(number string) (Line, error)
 	// Lines returns the lines of a group, ordered by number.
 	Lines(groupID int64) ([]Line, error)
+	// AllLines returns the lines of every group, ordered by number.
+	AllLines() ([]Line, error)
 	// InsertLine stores l; ECONFLICT when the number already has a group.
 	InsertLine(l Line) error
 	// UpdateLine changes the description of a line.

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -27,7 +28,10 @@ func (c *call) report(cause error, quality [2]media.Quality) {
 	err := c.s.router.RecordCall(ctx, routing.ReportEntry{Status: c.status, Caller: c.who.Number,
 		Receiver: receiver, Group: c.dec.Group, GroupID: c.dec.GroupID, Detail: detail})
 	ev := c.log.Info()
-	if err != nil {
+	switch {
+	case errors.Is(err, routing.ErrReportKept):
+		ev = c.log.Warn().AnErr("report_error", err)
+	case err != nil:
 		ev = c.log.Error().AnErr("report_error", err)
 	}
 	if cause != nil {

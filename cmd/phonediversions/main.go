@@ -437,11 +437,22 @@ func (m *Main) Close() error {
 			Dur("lateness_max", st.Lateness.Max).Dur("relay_p99", st.RelayDelay.Quantile(0.99)).Msg("media counters")
 		m.Media.Close()
 	}
+	if m.Service != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		if n := m.Service.FlushReports(ctx); n > 0 {
+			m.Log.Error().Int("entries", n).Msg("call report entries kept while the store did not answer are lost: it does not answer now either")
+		}
+		cancel()
+	}
 	if m.DB != nil {
 		return m.DB.Close()
 	}
 	return nil
 }
+
+// flushTimeout bounds the last try, at stop, to write the call report
+// entries kept while the store did not answer.
+const flushTimeout = 10 * time.Second
 
 // startDebug serves the Go profiler on the debug address.
 func (m *Main) startDebug() error {

@@ -7,10 +7,13 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"net/url"
 	"sort"
 	"strconv"
@@ -180,7 +183,7 @@ func (db *DB) migrateFile(ctx context.Context, path string) error {
 // itself: each sees what was committed when it ran (two reads of one
 // View may see a change commit between them, as two Views would).
 func (db *DB) View(ctx context.Context, fn func(routing.Tx) error) error {
-	return fn(sqlstore.NewTx(ctx, db.read, db.d, db.Now))
+	return unavailable(fn(sqlstore.NewTx(ctx, db.read, db.d, db.Now)))
 }
 
 // Update runs fn in a serializable write transaction and commits when fn
@@ -190,10 +193,40 @@ func (db *DB) Update(ctx context.Context, fn func(routing.Tx) error) error {
 	var err error
 	for range maxAttempts {
 		if err = db.update(ctx, fn); !retryable(err) {
-			return err
+			return unavailable(err)
 		}
 	}
 	return err
+}
+
+// unavailable marks an error of a server that cannot be reached — down,
+// refusing connections, shutting down, out of connections, or not
+// answering in time — as a routing.StoreUnavailableError; other errors
+// pass through.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *pgconn.ConnectError
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe):
+		// Class 08 is a connection exception; 57P01–57P03 a server that
+		// shuts down or starts; 53300 too many connections.
+		if !strings.HasPrefix(pe.Code, "08") && pe.Code != "57P01" && pe.Code != "57P02" &&
+			pe.Code != "57P03" && pe.Code != "53300" {
+			return err
+		}
+	case errors.As(err, &ce), errors.As(err, &ne), pgconn.Timeout(err), pgconn.SafeToRetry(err),
+		errors.Is(err, pgconn.ErrConnClosed),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, context.DeadlineExceeded):
+	default:
+		return err
+	}
+	return &routing.StoreUnavailableError{Err: err}
 }
 
 func (db *DB) update(ctx context.Context, fn func(routing.Tx) error) error {
@@ -326,8 +359,17 @@ func connConfig(raw string) (*pgx.ConnConfig, int, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("postgres: the database URL: %w", err)
 	}
+	if q.Get("connect_timeout") == "" {
+		// A server that does not answer at all is found out in this
+		// time, not in the kernel's minutes of TCP retries.
+		cfg.ConnectTimeout = defaultConnectTimeout
+	}
 	return cfg, size, nil
 }
+
+// defaultConnectTimeout bounds a connection attempt when the URL gives no
+// connect_timeout.
+const defaultConnectTimeout = 5 * time.Second
 
 // followRetry is how long FollowChanges waits before it listens again
 // after its connection was lost.

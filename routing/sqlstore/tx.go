@@ -242,7 +242,15 @@ func (t *tx) Line(number string) (routing.Line, error) {
 }
 
 func (t *tx) Lines(groupID int64) ([]routing.Line, error) {
-	rows, err := t.query(`SELECT number, description, group_id FROM lines WHERE group_id = ? ORDER BY number`, groupID)
+	return t.lines(`SELECT number, description, group_id FROM lines WHERE group_id = ? ORDER BY number`, groupID)
+}
+
+func (t *tx) AllLines() ([]routing.Line, error) {
+	return t.lines(`SELECT number, description, group_id FROM lines ORDER BY number`)
+}
+
+func (t *tx) lines(query string, args ...any) ([]routing.Line, error) {
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, err
 	}

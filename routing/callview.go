@@ -1,0 +1,164 @@
+package routing
+
+import (
+	"context"
+	"time"
+)
+
+// callView is what the decisions of calls read: the settings and every
+// line with its group, as the store held them at one moment. A view is
+// never changed once read; a change makes a new one.
+type callView struct {
+	// gen is the count of changes (Service.gen) the view was read after.
+	gen      uint64
+	settings Settings
+	// lines holds every line by its number, with its group.
+	lines map[string]*LineGroup
+}
+
+// facts returns what Decide needs about call.
+func (v *callView) facts(call Call) Facts {
+	return Facts{Settings: v.settings, CalledLine: v.line(call.Called), InitialLine: v.line(call.Initial)}
+}
+
+func (v *callView) line(number string) *LineGroup {
+	key := numberKey(number)
+	if key == "" {
+		return nil
+	}
+	return v.lines[key]
+}
+
+// readCallView reads the view of the store at change count gen.
+func readCallView(tx Tx, gen uint64) (*callView, error) {
+	v := &callView{gen: gen}
+	var err error
+	if v.settings, err = tx.Settings(); err != nil {
+		return nil, err
+	}
+	groups, err := tx.Groups(GroupFilter{})
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]Group, len(groups))
+	for _, g := range groups {
+		byID[g.ID] = g
+	}
+	lines, err := tx.AllLines()
+	if err != nil {
+		return nil, err
+	}
+	v.lines = make(map[string]*LineGroup, len(lines))
+	for _, l := range lines {
+		if g, ok := byID[l.GroupID]; ok {
+			v.lines[l.Number] = &LineGroup{Line: l, Group: g}
+		}
+	}
+	return v, nil
+}
+
+// callReadTimeout bounds a read of the store for a call when a view to
+// fall back on exists: a store that does not answer in this time is
+// taken as unreachable for that call.
+const callReadTimeout = time.Second
+
+// DecideCall returns Decide's answer for call, from the facts of the
+// store. The calls read a view of the settings, lines and groups kept in
+// memory, read again after every change this process makes or hears of
+// (a shared store's changes are heard through FollowStore; while this
+// process does not hear them, each call reads the store). When the store
+// cannot be reached, calls are decided from the last view read — what the
+// node last knew — and counted (CallsFromCache); the error is returned
+// only when there is none.
+func (s *Service) DecideCall(ctx context.Context, call Call) (Decision, error) {
+	facts, err := s.callFacts(ctx, call)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decide(call, facts), nil
+}
+
+func (s *Service) callFacts(ctx context.Context, call Call) (Facts, error) {
+	last := s.lastView.Load()
+	if last != nil && s.StoreHealth() != nil {
+		s.fromCache.Add(1)
+		return last.facts(call), nil
+	}
+	if !s.shared || s.hearing.Load() {
+		v, err := s.currentCallView(ctx, last)
+		if err == nil {
+			return v.facts(call), nil
+		}
+		if last == nil {
+			return Facts{}, err
+		}
+		s.fromCache.Add(1)
+		return last.facts(call), nil
+	}
+	// Changes of other nodes may go unheard: read this call's facts.
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if last != nil {
+		rctx, cancel = context.WithTimeout(ctx, callReadTimeout)
+	}
+	defer cancel()
+	var facts Facts
+	err := s.view(rctx, func(tx Tx) error {
+		var err error
+		if facts.Settings, err = tx.Settings(); err != nil {
+			return err
+		}
+		if facts.CalledLine, err = lineGroup(tx, call.Called); err != nil {
+			return err
+		}
+		facts.InitialLine, err = lineGroup(tx, call.Initial)
+		return err
+	})
+	if err != nil && last != nil && ctx.Err() == nil {
+		s.fromCache.Add(1)
+		return last.facts(call), nil
+	}
+	return facts, err
+}
+
+// currentCallView returns the view of the latest change this process
+// knows of, reading it when last is older; one caller reads, the others
+// wait for its view.
+func (s *Service) currentCallView(ctx context.Context, last *callView) (*callView, error) {
+	gen := s.generation()
+	if last != nil && last.gen == gen {
+		return last, nil
+	}
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
+	if v := s.lastView.Load(); v != nil && v.gen == s.generation() {
+		return v, nil
+	}
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if last != nil {
+		rctx, cancel = context.WithTimeout(ctx, callReadTimeout)
+	}
+	defer cancel()
+	gen = s.generation()
+	var v *callView
+	err := s.view(rctx, func(tx Tx) error {
+		var err error
+		v, err = readCallView(tx, gen)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.lastView.Store(v)
+	return v, nil
+}
+
+// generation returns the count of changes this process made or heard of.
+func (s *Service) generation() uint64 {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	return s.gen
+}
+
+// CallsFromCache returns how many calls were decided from the last view
+// of the store because the store could not be reached.
+func (s *Service) CallsFromCache() uint64 { return s.fromCache.Load() }
