@@ -129,21 +129,24 @@ func startProductIn(t *testing.T, dataDir string, setup setupFunc, nextHop strin
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p := &product{t: t}
-	p.cmd = exec.Command(binary, "--data-dir", dataDir, "--log-format", "json", "--sip-addr", "127.0.0.1",
+	return launch(t, productArgs(dataDir, nextHop)...)
+}
+
+// productArgs are the arguments the tests start the product with: on
+// loopback, its ports picked by the system, JSON logs.
+func productArgs(dataDir, nextHop string) []string {
+	return []string{"--data-dir", dataDir, "--log-format", "json", "--sip-addr", "127.0.0.1",
 		"--sip-udp-port", "0", "--sip-tcp-port", "0", "--rtp-addr", "127.0.0.1", "--http-addr", "127.0.0.1:0",
 		"--rtp-port-min", fmt.Sprint(rtpMin), "--rtp-port-max", fmt.Sprint(rtpMax),
-		"--sip-next-hop", nextHop, "--ring-timeout", "2s", "--drain-timeout", "5s", "--max-calls", "5000")
-	p.cmd.Env = append(os.Environ(), "PHONEDIVERSIONS_ADMIN_PASSWORD=integration-secret")
-	if gc := os.Getenv("PD_GC_PERCENT"); gc != "" {
-		p.cmd.Args = append(p.cmd.Args, "--gc-percent", gc)
-	}
-	if lim := os.Getenv("PD_MEMORY_LIMIT"); lim != "" {
-		p.cmd.Args = append(p.cmd.Args, "--memory-limit", lim)
-	}
-	if addr := os.Getenv("PD_DEBUG_ADDR"); addr != "" {
-		p.cmd.Args = append(p.cmd.Args, "--debug-addr", addr)
-	}
+		"--sip-next-hop", nextHop, "--ring-timeout", "2s", "--drain-timeout", "5s", "--max-calls", "5000"}
+}
+
+// launch starts the product with the arguments (a later one overrides an
+// earlier one of the same name) and waits until it says it is ready.
+func launch(t *testing.T, args ...string) *product {
+	t.Helper()
+	p := &product{t: t}
+	p.cmd = exec.Command(binary, args...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
