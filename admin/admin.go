@@ -156,7 +156,7 @@ func New(cfg Config, svc *routing.Service, ann Announcements, probes Probes, log
 		panic("admin: templates: " + err.Error()) // they are embedded: a build fault
 	}
 	s := &Server{cfg: cfg, svc: svc, ann: ann, probes: probes, log: log, tmpl: tmpl,
-		limiter: newFailureLimiter(cfg.SignInFailures, cfg.SignInWindow, cfg.Now),
+		limiter: newFailureLimiter(cfg.SignInFailures, cfg.SignInWindow, cfg.Now, svc),
 		creds:   newCredentials(5*time.Minute, cfg.Now),
 		epoch:   newEpoch(), stop: make(chan struct{}), decodes: make(chan struct{}, cfg.MaxDecodes)}
 	s.metrics = newMetrics(s)

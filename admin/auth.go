@@ -87,7 +87,11 @@ func (s *Server) authorize(r *http.Request) (principal, error) {
 		}
 		return principal{}, deny(routing.EUNAUTHORIZED, "sign in with HTTP basic authentication")
 	}
-	if wait := s.limiter.retryAfter(addr, username); wait > 0 {
+	wait, err := s.limiter.retryAfter(r.Context(), addr, username)
+	if err != nil {
+		return principal{}, err
+	}
+	if wait > 0 {
 		return principal{}, &denial{err: routing.Errorf(ETOOMANY, "too many failed sign-ins from this address; try again in %s", wait.Round(time.Second)), retryAfter: wait}
 	}
 	u, err := s.creds.verify(r.Context(), s.svc, addr, username, password)
@@ -110,15 +114,21 @@ func (s *Server) authorize(r *http.Request) (principal, error) {
 // username's count. It returns err.
 func (s *Server) countSignIn(r *http.Request, username string, err error) error {
 	addr := clientAddr(r)
+	// A request dropped while it waited still counts.
+	ctx := context.WithoutCancel(r.Context())
+	var counted error
 	switch {
 	case err == nil:
-		s.limiter.succeed(addr, username)
+		counted = s.limiter.succeed(ctx, addr, username)
 	case routing.ErrorCode(err) == routing.EUNAUTHORIZED:
-		s.limiter.fail(addr, username)
+		counted = s.limiter.fail(ctx, addr, username)
 		s.log.Info().Str("client", addr.String()).Msg("failed sign-in")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		s.limiter.fail(addr, username)
+		counted = s.limiter.fail(ctx, addr, username)
 		s.log.Info().Str("client", addr.String()).Msg("sign-in dropped while it waited: counted as failed")
+	}
+	if counted != nil {
+		s.log.Warn().Err(counted).Str("client", addr.String()).Msg("the sign-in could not be counted")
 	}
 	return err
 }

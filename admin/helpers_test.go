@@ -100,10 +100,12 @@ func newFixture(t testing.TB, edit ...func(*fixture)) *fixture {
 	f := &fixture{t: t, clock: newClock(), logs: &syncBuffer{}}
 	f.dbPath = filepath.Join(t.TempDir(), "pd.db")
 	f.db = sqlite.New(f.dbPath)
-	f.db.Now = f.clock.Now
 	if err := f.db.Open(); err != nil {
 		t.Fatal(err)
 	}
+	// After the migrations, which record when they ran: a new one would
+	// move every time the tests see.
+	f.db.Now = f.clock.Now
 	t.Cleanup(func() { f.db.Close() })
 	f.svc = routing.NewService(f.db, routing.WithClock(f.clock.Now), routing.WithPasswordCost(bcrypt.MinCost), routing.WithLocation(zurich))
 	l, err := net.Listen("tcp", "127.0.0.1:0")

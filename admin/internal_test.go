@@ -1,9 +1,14 @@
 package admin
 
 import (
+	"context"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/sqlite"
 )
 
 func TestTokenBucket(t *testing.T) {
@@ -35,7 +40,13 @@ func TestTokenBucket(t *testing.T) {
 
 func TestFailureLimiter(t *testing.T) {
 	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
-	l := newFailureLimiter(3, time.Minute, func() time.Time { return now })
+	db := sqlite.New(filepath.Join(t.TempDir(), "pd.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	lim := newFailureLimiter(3, time.Minute, func() time.Time { return now }, routing.NewService(db))
+	l := limiterOf{t, lim}
 	a := netip.MustParseAddr("192.0.2.7")
 	for range 3 {
 		if l.retryAfter(a, "admin") != 0 {
@@ -95,12 +106,35 @@ func TestFailureLimiter(t *testing.T) {
 	if l.retryAfter(netip.MustParseAddr("2001:db8:0:1::1"), "x") != 0 {
 		t.Error("another /64 is limited")
 	}
-	// The memory stays bounded under addresses without end.
-	for i := range 3 * maxTrackedAddrs {
-		l.fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), "admin")
+}
+
+// limiterOf runs a failureLimiter's methods, failing the test on an
+// error of its store.
+type limiterOf struct {
+	t *testing.T
+	l *failureLimiter
+}
+
+func (l limiterOf) retryAfter(a netip.Addr, username string) time.Duration {
+	l.t.Helper()
+	wait, err := l.l.retryAfter(context.Background(), a, username)
+	if err != nil {
+		l.t.Fatal(err)
 	}
-	if n := len(l.counts); n > maxTrackedAddrs {
-		t.Errorf("%d counts kept, at most %d", n, maxTrackedAddrs)
+	return wait
+}
+
+func (l limiterOf) fail(a netip.Addr, username string) {
+	l.t.Helper()
+	if err := l.l.fail(context.Background(), a, username); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+func (l limiterOf) succeed(a netip.Addr, username string) {
+	l.t.Helper()
+	if err := l.l.succeed(context.Background(), a, username); err != nil {
+		l.t.Fatal(err)
 	}
 }
 

@@ -66,7 +66,13 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := clientAddr(r)
-	if wait := s.limiter.retryAfter(addr, username); wait > 0 {
+	wait, err := s.limiter.retryAfter(r.Context(), addr, username)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("sign-in")
+		s.signInForm(w, r, httpStatus(routing.ErrorCode(err)), username, sentence(errorText(err))+".")
+		return
+	}
+	if wait > 0 {
 		setDenialHeaders(w, &denial{err: routing.Errorf(ETOOMANY, "wait"), retryAfter: wait})
 		s.signInForm(w, r, http.StatusTooManyRequests, username, "Too many failed sign-ins from this computer. Try again in "+wait.Round(1e9).String()+".")
 		return
@@ -130,11 +136,16 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, u *webUs
 		show(http.StatusUnprocessableEntity, map[string]string{"repeat": "The two new passwords differ."}, "")
 		return
 	}
-	if wait := s.limiter.retryAfter(clientAddr(r), u.Username); wait > 0 {
+	wait, err := s.limiter.retryAfter(r.Context(), clientAddr(r), u.Username)
+	if err != nil {
+		s.failed(w, r, u, err)
+		return
+	}
+	if wait > 0 {
 		show(http.StatusTooManyRequests, nil, "Too many wrong passwords. Try again in "+wait.Round(time.Second).String()+".")
 		return
 	}
-	_, err := s.creds.verify(r.Context(), s.svc, clientAddr(r), u.Username, r.PostFormValue("current"))
+	_, err = s.creds.verify(r.Context(), s.svc, clientAddr(r), u.Username, r.PostFormValue("current"))
 	if err := s.countSignIn(r, u.Username, err); err != nil {
 		if routing.ErrorCode(err) == routing.EUNAUTHORIZED {
 			show(http.StatusUnprocessableEntity, map[string]string{"current": "This is not your current password."}, "")

@@ -180,3 +180,59 @@ func countStrings(cs []routing.ReportCount, layout string) []string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestSignInFailuresAreShared: failed sign-ins counted through one
+// service are seen through another on the same store; a count lasts its
+// window, a success clears it, and the counts whose window ended are
+// removed as new failures come.
+func TestSignInFailuresAreShared(t *testing.T) {
+	eachStore(t, func(t *testing.T) {
+		where := newDatabase(t)
+		a := routing.NewService(openStore(t, where, nil), routing.WithSharedStore())
+		b := routing.NewService(openStore(t, where, nil), routing.WithSharedStore())
+		t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+		const window = time.Minute
+		keys := []string{"192.0.2.7/32 admin", "192.0.2.7/32"}
+		for i := range 3 {
+			if err := a.CountSignInFailure(ctx, keys, t0.Add(time.Duration(i)*time.Second), window); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := b.SignInFailures(ctx, append(keys, "198.51.100.1/32"), t0.Add(10*time.Second), window)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]routing.SignInFailures{keys[0]: {Count: 3, Started: t0}, keys[1]: {Count: 3, Started: t0}}
+		if len(got) != len(want) || got[keys[0]].Count != 3 || !got[keys[0]].Started.Equal(t0) || got[keys[1]].Count != 3 {
+			t.Errorf("counts read on the other service: %+v, want %+v", got, want)
+		}
+		if err := b.ClearSignInFailures(ctx, keys[0]); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := a.SignInFailures(ctx, keys, t0.Add(10*time.Second), window); len(got) != 1 || got[keys[1]].Count != 3 {
+			t.Errorf("after a success of the username: %+v, want the address's count alone", got)
+		}
+		// The window ends: the count is gone, and a new failure starts a
+		// new window and removes the ended ones.
+		later := t0.Add(window + time.Second)
+		if got, _ := a.SignInFailures(ctx, keys, later, window); len(got) != 0 {
+			t.Errorf("after the window: %+v, want none", got)
+		}
+		if err := a.CountSignInFailure(ctx, []string{"203.0.113.9/32"}, later, window); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := b.SignInFailures(ctx, []string{"203.0.113.9/32"}, later, window); got["203.0.113.9/32"].Count != 1 {
+			t.Errorf("a new address: %+v", got)
+		}
+		// Read as if in the old window: the row itself is gone.
+		if got, _ := b.SignInFailures(ctx, keys, t0.Add(10*time.Second), window); len(got) != 0 {
+			t.Errorf("the ended window's counts are still stored: %+v", got)
+		}
+		if err := a.CountSignInFailure(ctx, keys[1:], later, window); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := a.SignInFailures(ctx, keys[1:], later, window); got[keys[1]].Count != 1 || !got[keys[1]].Started.Equal(later) {
+			t.Errorf("a failure after the window: %+v, want the first of a new window", got)
+		}
+	})
+}

@@ -139,4 +139,17 @@ type Tx interface {
 	// DeleteStaleSessions removes the sessions created or last seen before
 	// the times and returns how many.
 	DeleteStaleSessions(createdBefore, seenBefore time.Time) (int, error)
+
+	// SignInFailures returns the failed sign-ins counted under key
+	// (ENOTFOUND when there are none).
+	SignInFailures(key string) (SignInFailures, error)
+	// CountSignInFailure counts a failed sign-in at the time under key:
+	// one more in the window that started after windowStart, else the
+	// first of a new window.
+	CountSignInFailure(key string, at, windowStart time.Time) error
+	// ClearSignInFailures forgets the failures counted under key.
+	ClearSignInFailures(key string) error
+	// DeleteStaleSignInFailures removes the counts whose window started
+	// before the time and returns how many.
+	DeleteStaleSignInFailures(before time.Time) (int, error)
 }

@@ -44,3 +44,35 @@ func (t *tx) DeleteStaleSessions(createdBefore, seenBefore time.Time) (int, erro
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+func (t *tx) SignInFailures(key string) (routing.SignInFailures, error) {
+	var f routing.SignInFailures
+	var started int64
+	err := t.queryRow(`SELECT count, started FROM sign_in_failures WHERE key = ?`, key).Scan(&f.Count, &started)
+	f.Started = time.Unix(0, started)
+	return f, notFound(err, "key", "no failures")
+}
+
+func (t *tx) CountSignInFailure(key string, at, windowStart time.Time) error {
+	// A window that ended starts again at this failure.
+	_, err := t.exec(`INSERT INTO sign_in_failures (key, count, started) VALUES (?, 1, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN sign_in_failures.started > ? THEN sign_in_failures.count + 1 ELSE 1 END,
+			started = CASE WHEN sign_in_failures.started > ? THEN sign_in_failures.started ELSE excluded.started END`,
+		key, at.UnixNano(), windowStart.UnixNano(), windowStart.UnixNano())
+	return err
+}
+
+func (t *tx) ClearSignInFailures(key string) error {
+	_, err := t.exec(`DELETE FROM sign_in_failures WHERE key = ?`, key)
+	return err
+}
+
+func (t *tx) DeleteStaleSignInFailures(before time.Time) (int, error) {
+	res, err := t.exec(`DELETE FROM sign_in_failures WHERE started < ?`, before.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
