@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"database/sql"
 	bin "encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/zaf/g711"
 
 	"github.com/phonediversions/phonediversions/routing"
+	"github.com/phonediversions/phonediversions/routing/routingtest"
 )
 
 // The cost benchmark runs, in one go on one machine, the product and
@@ -36,7 +39,10 @@ import (
 // setup p99 under 100 ms), each server climbing until it first fails.
 // PD_COST_SECONDS (default 30) is how long the caller places calls;
 // PD_COST_SERVERS (default reference,product) which servers run, one
-// alone to profile it (with PD_DEBUG_ADDR).
+// alone to profile it (with PD_DEBUG_ADDR); product-postgres is the
+// product on a PostgreSQL database of PD_TEST_POSTGRES's server, whose
+// own CPU over the same window is shown beside the product's (the whole
+// server's: the benchmark is its only user).
 //
 // CPU is the server process's utime+stime over the steady window (5 s to
 // 30 s after the caller starts) as % of one core; memory its peak VmHWM;
@@ -60,6 +66,7 @@ type costRun struct {
 	calls, failed         int // the caller's
 	serverFailed          int // the answering SIPp's (the reference); 0 for the product
 	cpu                   float64
+	storeCPU              float64 // the PostgreSQL server's, for product-postgres
 	peak                  int64
 	setup                 [3]time.Duration // p50, p95, p99
 	setupFrom             string           // "wire" or "sipp"
@@ -72,8 +79,12 @@ func (r costRun) clean() bool {
 }
 
 func (r costRun) String() string {
-	return fmt.Sprintf("%-9s %4d calls/s: %6d calls, %d failed (answering side %d); CPU %5.1f %%, peak %3d MB; setup p50 %v p95 %v p99 %v (%s); RTP lateness p50 %v p99 %v max %v over %d packets of %d streams (%.1f per stream)",
-		r.server, r.rate, r.calls, r.failed, r.serverFailed, r.cpu, r.peak>>20,
+	store := ""
+	if r.storeCPU > 0 {
+		store = fmt.Sprintf(" + PostgreSQL %.1f %%", r.storeCPU)
+	}
+	return fmt.Sprintf("%-9s %4d calls/s: %6d calls, %d failed (answering side %d); CPU %5.1f %%%s, peak %3d MB; setup p50 %v p95 %v p99 %v (%s); RTP lateness p50 %v p99 %v max %v over %d packets of %d streams (%.1f per stream)",
+		r.server, r.rate, r.calls, r.failed, r.serverFailed, r.cpu, store, r.peak>>20,
 		r.setup[0].Round(10*time.Microsecond), r.setup[1].Round(10*time.Microsecond), r.setup[2].Round(10*time.Microsecond), r.setupFrom,
 		r.lateP50.Round(10*time.Microsecond), r.lateP99.Round(10*time.Microsecond), r.max.Round(10*time.Microsecond),
 		r.packets, r.streams, float64(r.packets)/float64(max(r.streams, 1)))
@@ -102,10 +113,25 @@ func TestCallCost(t *testing.T) {
 		}
 		return out
 	}
-	ratio := func(rs map[string]costRun) string {
-		p, ref := rs["product"], rs["reference"]
-		return fmt.Sprintf("%d calls/s: product / reference — CPU %.2f×, peak memory %.2f×, setup p99 %.2f×",
-			p.rate, p.cpu/ref.cpu, float64(p.peak)/float64(ref.peak), float64(p.setup[2])/float64(max(ref.setup[2], time.Microsecond)))
+	ratio := func(rs map[string]costRun) []string {
+		ref, ok := rs["reference"]
+		if !ok {
+			return nil
+		}
+		var out []string
+		for _, name := range slices.Sorted(maps.Keys(rs)) {
+			p := rs[name]
+			if name == "reference" {
+				continue
+			}
+			store := ""
+			if p.storeCPU > 0 {
+				store = fmt.Sprintf(" (%.2f× with PostgreSQL's)", (p.cpu+p.storeCPU)/ref.cpu)
+			}
+			out = append(out, fmt.Sprintf("%d calls/s: %s / reference — CPU %.2f×%s, peak memory %.2f×, setup p99 %.2f×",
+				p.rate, name, p.cpu/ref.cpu, store, float64(p.peak)/float64(ref.peak), float64(p.setup[2])/float64(max(ref.setup[2], time.Microsecond))))
+		}
+		return out
 	}
 	servers := []string{"reference", "product"}
 	if s := os.Getenv("PD_COST_SERVERS"); s != "" {
@@ -113,9 +139,7 @@ func TestCallCost(t *testing.T) {
 	}
 	for _, rate := range fixed {
 		rs := pair(rate, servers...)
-		if len(rs) == 2 {
-			report = append(report, ratio(rs))
-		}
+		report = append(report, ratio(rs)...)
 		// The fixed rates are well within what either server carries: a
 		// failed call there is a fault, not a limit.
 		for s, r := range rs {
@@ -138,9 +162,7 @@ func TestCallCost(t *testing.T) {
 				still = append(still, s)
 			}
 		}
-		if len(rs) == 2 {
-			report = append(report, ratio(rs))
-		}
+		report = append(report, ratio(rs)...)
 		climbing = still
 	}
 	report = append(report, fmt.Sprintf("highest clean rate tried (0 failed, setup p99 < 100 ms): reference %d calls/s, product %d calls/s",
@@ -159,6 +181,7 @@ func costOnce(t *testing.T, server string, rate, seconds int, wav, ul string) co
 	var pid, port int
 	var serverDir string
 	var prod *product
+	var storeWin <-chan float64
 	switch server {
 	case "reference":
 		serverDir = t.TempDir()
@@ -176,6 +199,14 @@ func costOnce(t *testing.T, server string, rate, seconds int, wav, ul string) co
 	case "product":
 		prod = startProduct(t, costSetup(wav), "")
 		pid, port = prod.cmd.Process.Pid, prod.sipPort
+	case "product-postgres":
+		dbURL := routingtest.PostgresURL(t)
+		prepareShared(t, dbURL, costSetup(wav))
+		prod = launch(t, append(productArgs(t.TempDir(), ""), "--database-url", dbURL)...)
+		pid, port = prod.cmd.Process.Pid, prod.sipPort
+		storeWin = cpuWindow(postgresCPU(t, dbURL), 5*time.Second, time.Duration(min(seconds, 30))*time.Second)
+	default:
+		t.Fatalf("no server %q", server)
 	}
 	sip := startSIPCapture(t, port)
 	win := steady(pid, 5*time.Second, time.Duration(min(seconds, 30))*time.Second)
@@ -193,12 +224,15 @@ func costOnce(t *testing.T, server string, rate, seconds int, wav, ul string) co
 	}
 	w := <-win
 	r.cpu = w.cpu
+	if storeWin != nil {
+		r.storeCPU = <-storeWin
+	}
 	_, _, r.peak = procStat(pid)
 	switch server {
 	case "reference":
 		time.Sleep(1500 * time.Millisecond) // SIPp writes its statistics each second
 		_, r.serverFailed = sippCounts(serverDir, "IncomingCall(C)")
-	case "product":
+	default:
 		prod.stop()
 		t.Logf("the product's own counters: %s", mediaCounters(prod))
 	}
@@ -435,4 +469,57 @@ func envInts(name string, def []int) []int {
 		}
 	}
 	return out
+}
+
+// cpuWindow measures, between from and to after now, the CPU time that
+// read reads as % of one core. It returns at once.
+func cpuWindow(read func() time.Duration, from, to time.Duration) <-chan float64 {
+	out := make(chan float64, 1)
+	start := time.Now()
+	from = min(from, to/2)
+	go func() {
+		time.Sleep(from)
+		c0, t0 := read(), time.Now()
+		time.Sleep(time.Until(start.Add(to)))
+		out <- 100 * float64(read()-c0) / float64(time.Since(t0))
+	}()
+	return out
+}
+
+// postgresCPU returns a reading of the CPU time the PostgreSQL server of
+// dbURL spent: its postmaster and every process it started.
+func postgresCPU(t *testing.T, dbURL string) func() time.Duration {
+	t.Helper()
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var backend int
+	if err := db.QueryRow(`SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		t.Fatal(err)
+	}
+	postmaster := parentOf(backend)
+	return func() time.Duration {
+		total, _, _ := procStat(postmaster)
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && parentOf(pid) == postmaster {
+				c, _, _ := procStat(pid)
+				total += c
+			}
+		}
+		return total
+	}
+}
+
+// parentOf returns the parent process of pid (0 when unknown).
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }

@@ -95,19 +95,53 @@ func fillLines(tx routing.Tx) error {
 }
 
 // BenchmarkDecideCall measures the whole decision of a diverted call:
-// settings, the called number and the initial number looked up.
+// settings, the called number and the initial number looked up. "view"
+// is what a call costs while the node knows every change (its view of
+// the lines in memory); "store" what it costs while a node of a shared
+// store does not hear the others' changes, when each call reads the
+// store.
 func BenchmarkDecideCall(b *testing.B) { eachStoreB(b, benchmarkDecideCall) }
 
 func benchmarkDecideCall(b *testing.B) {
+	db := cachedStore(b, "lines_v1", fillLines)
+	defer db.Close()
+	for _, c := range []struct {
+		name string
+		opts []routing.Option
+	}{{"view", nil}, {"store", []routing.Option{routing.WithSharedStore()}}} {
+		b.Run(c.name, func(b *testing.B) {
+			svc := routing.NewService(db, c.opts...)
+			call := routing.Call{Caller: "0799999999", Called: "5000", Initial: "+4144000123"}
+			if _, err := svc.DecideCall(ctx, call); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				d, err := svc.DecideCall(ctx, call)
+				if err != nil || d.Verdict != routing.VerdictAnnounceThenBridge {
+					b.Fatal(d, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReadCallView measures what the first call after a change
+// waits for: reading the settings and every line with its group (100,000
+// lines) into the view.
+func BenchmarkReadCallView(b *testing.B) { eachStoreB(b, benchmarkReadCallView) }
+
+func benchmarkReadCallView(b *testing.B) {
 	db := cachedStore(b, "lines_v1", fillLines)
 	defer db.Close()
 	svc := routing.NewService(db)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		d, err := svc.DecideCall(ctx, routing.Call{Caller: "0799999999", Called: "5000", Initial: "+4144000123"})
-		if err != nil || d.Verdict != routing.VerdictAnnounceThenBridge {
-			b.Fatal(d, err)
+		n, err := routing.ReadCallView(ctx, svc)
+		if err != nil || n != benchGroups*benchPerGroup {
+			b.Fatal(n, err)
 		}
 	}
 }
