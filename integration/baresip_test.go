@@ -272,13 +272,21 @@ request_route {
 	forward();
 }
 `, pbxPort, productPort, farPort)
+	runKamailio(t, dir, cfg, pbxPort, 32)
+}
+
+// runKamailio runs kamailio with the configuration cfg (and shared memory
+// of shmMB) in dir until the test ends, once it answers OPTIONS on port;
+// a failed test shows what it said.
+func runKamailio(t *testing.T, dir, cfg string, port, shmMB int) {
+	t.Helper()
 	path := filepath.Join(dir, "kamailio.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	var mu sync.Mutex
-	cmd := exec.Command("kamailio", "-f", path, "-DD", "-E", "-m", "32", "-M", "8", "-P", filepath.Join(dir, "kamailio.pid"), "-Y", dir)
+	cmd := exec.Command("kamailio", "-f", path, "-DD", "-E", "-m", strconv.Itoa(shmMB), "-M", "8", "-P", filepath.Join(dir, "kamailio.pid"), "-Y", dir)
 	w := lockedWriter{w: &out, mu: &mu}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
@@ -300,7 +308,7 @@ request_route {
 			mu.Unlock()
 		}
 	})
-	if !optionsAnswered(pbxPort, 10*time.Second) {
+	if !optionsAnswered(port, 10*time.Second) {
 		mu.Lock()
 		defer mu.Unlock()
 		t.Fatalf("kamailio did not answer OPTIONS:\n%s", out.String())

@@ -147,6 +147,7 @@ func launch(t *testing.T, args ...string) *product {
 	t.Helper()
 	p := &product{t: t}
 	p.cmd = exec.Command(binary, args...)
+	p.cmd.Env = append(os.Environ(), "PHONEDIVERSIONS_ADMIN_PASSWORD=integration-secret")
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

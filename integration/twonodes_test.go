@@ -9,11 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -475,37 +473,5 @@ failure_route[NEXT_NODE] {
 	}
 }
 `, pbxPort, list)
-	path := filepath.Join(dir, "kamailio.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	var mu sync.Mutex
-	cmd := exec.Command("kamailio", "-f", path, "-DD", "-E", "-m", "64", "-M", "8", "-P", filepath.Join(dir, "kamailio.pid"), "-Y", dir)
-	w := lockedWriter{w: &out, mu: &mu}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("kamailio said:\n%s", out.String())
-			mu.Unlock()
-		}
-	})
-	if !optionsAnswered(pbxPort, 10*time.Second) {
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("kamailio did not answer OPTIONS:\n%s", out.String())
-	}
+	runKamailio(t, dir, cfg, pbxPort, 64)
 }
