@@ -151,14 +151,20 @@ var unanswered = map[string]string{
 	// RFC 3261 18.1.1: the answer exceeds what a UDP message may carry and
 	// must go over TCP to the Via's address, which is nobody's.
 	"valid/longreq.dat udp": "too long for UDP",
-	// RFC 4475 3.1.1.13: a datagram whose trailing octets look like an
-	// INVITE; on a stream they are the next message, whose body (five
-	// octets longer than its Content-Length) leaves the stream unframed.
-	"valid/dblreq.dat tcp": "a datagram case",
 	// RFC 4475 3.1.2.7: a Content-Length beyond the body; on a stream the
 	// receiver waits for the rest.
 	"invalid/clerr.dat tcp": "waits for the body",
 }
+
+// dependsOnReads are the stream cases whose answer depends on how the
+// octets arrive. RFC 4475 3.1.1.13 is a datagram whose trailing octets
+// look like an INVITE; on a stream they are the next message, whose body
+// (five octets longer than its Content-Length) leaves junk behind it.
+// When the junk comes in the same read as the messages, the stack closes
+// the connection as it parses them, before their answers go out; when it
+// comes in a read of its own, the REGISTER is answered 405 and the INVITE
+// refused first. Either way nothing is accepted.
+var dependsOnReads = map[string]bool{"valid/dblreq.dat tcp": true}
 
 // TestTortureMessages sends every RFC 4475 message over UDP and over TCP.
 // The product must not crash or leak goroutines; every request it can
@@ -191,6 +197,10 @@ func TestTortureMessages(t *testing.T) {
 				t.Logf("%-24s %s → %v", name, tr, codes)
 				why, excused := unanswered[name+" "+tr]
 				switch {
+				case dependsOnReads[name+" "+tr]:
+					if code != 0 && (code < 400 || code >= 500) {
+						t.Errorf("%s over %s: answered %v, want nothing or a refusal", name, tr, codes)
+					}
 				case !isRequest && len(codes) > 0:
 					t.Errorf("%s over %s: a response was answered with %v", name, tr, codes)
 				case excused && len(codes) > 0:
