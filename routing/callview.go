@@ -2,18 +2,29 @@ package routing
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
 // callView is what the decisions of calls read: the settings and every
-// line with its group, as the store held them at one moment. A view is
-// never changed once read; a change makes a new one.
+// line with its group, as the store held them at one moment. Only its
+// groups' states change once it is read: a switch stores a group's new
+// state in the group's cell (patchView); any other change makes a new
+// view.
 type callView struct {
-	// gen is the count of changes (Service.gen) the view was read after.
-	gen      uint64
+	// gen is the count of changes (Service.gen) the view shows.
+	gen      atomic.Uint64
 	settings Settings
-	// lines holds every line by its number, with its group.
-	lines map[string]*LineGroup
+	// lines holds every line by its number, with its group's cell.
+	lines map[string]viewLine
+	// groups holds every group's cell by its id.
+	groups map[int64]*atomic.Pointer[Group]
+}
+
+// viewLine is a line of the view and the cell of its group.
+type viewLine struct {
+	line  Line
+	group *atomic.Pointer[Group]
 }
 
 // facts returns what Decide needs about call.
@@ -26,12 +37,17 @@ func (v *callView) line(number string) *LineGroup {
 	if key == "" {
 		return nil
 	}
-	return v.lines[key]
+	vl, ok := v.lines[key]
+	if !ok {
+		return nil
+	}
+	return &LineGroup{Line: vl.line, Group: *vl.group.Load()}
 }
 
 // readCallView reads the view of the store at change count gen.
 func readCallView(tx Tx, gen uint64) (*callView, error) {
-	v := &callView{gen: gen}
+	v := &callView{}
+	v.gen.Store(gen)
 	var err error
 	if v.settings, err = tx.Settings(); err != nil {
 		return nil, err
@@ -40,21 +56,77 @@ func readCallView(tx Tx, gen uint64) (*callView, error) {
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[int64]Group, len(groups))
-	for _, g := range groups {
-		byID[g.ID] = g
+	v.groups = make(map[int64]*atomic.Pointer[Group], len(groups))
+	for i := range groups {
+		cell := &atomic.Pointer[Group]{}
+		cell.Store(&groups[i])
+		v.groups[groups[i].ID] = cell
 	}
 	lines, err := tx.AllLines()
 	if err != nil {
 		return nil, err
 	}
-	v.lines = make(map[string]*LineGroup, len(lines))
+	v.lines = make(map[string]viewLine, len(lines))
 	for _, l := range lines {
-		if g, ok := byID[l.GroupID]; ok {
-			v.lines[l.Number] = &LineGroup{Line: l, Group: g}
+		if cell, ok := v.groups[l.GroupID]; ok {
+			v.lines[l.Number] = viewLine{line: l, group: cell}
 		}
 	}
 	return v, nil
+}
+
+// changed records that changes committed, whose report entries are es:
+// the list of groups is dropped, and the calls' view follows them. When
+// every change is a switch, the switched groups are read and stored in
+// the view, which then shows the changes; otherwise the next call reads
+// a new view. Call it after the commit, holding s.changing.
+func (s *Service) changed(ctx context.Context, es []ReportEntry) {
+	ctx = context.WithoutCancel(ctx) // committed: the view must follow
+	var switched map[int64]Group
+	if s.lastView.Load() != nil && onlySwitches(es) {
+		switched = map[int64]Group{}
+		err := s.view(ctx, func(tx Tx) error {
+			for _, e := range es {
+				if _, ok := switched[e.GroupID]; ok {
+					continue
+				}
+				g, err := tx.Group(e.GroupID)
+				if err != nil {
+					return err
+				}
+				switched[e.GroupID] = g
+			}
+			return nil
+		})
+		if err != nil {
+			switched = nil
+		}
+	}
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	s.gen++
+	s.groups = nil
+	if v := s.lastView.Load(); switched != nil && v != nil && v.gen.Load() == s.gen-1 {
+		for id := range switched {
+			if v.groups[id] == nil {
+				return // a group the view does not know: it is read anew
+			}
+		}
+		for id, g := range switched {
+			v.groups[id].Store(&g)
+		}
+		v.gen.Store(s.gen)
+	}
+}
+
+// onlySwitches reports whether es are switches of groups and nothing else.
+func onlySwitches(es []ReportEntry) bool {
+	for _, e := range es {
+		if e.Action != ActionDiversion || e.GroupID == 0 {
+			return false
+		}
+	}
+	return len(es) > 0
 }
 
 // callReadTimeout bounds a read of the store for a call when a view to
@@ -125,12 +197,12 @@ func (s *Service) callFacts(ctx context.Context, call Call) (Facts, error) {
 // wait for its view.
 func (s *Service) currentCallView(ctx context.Context, last *callView) (*callView, error) {
 	gen := s.generation()
-	if last != nil && last.gen == gen {
+	if last != nil && last.gen.Load() == gen {
 		return last, nil
 	}
 	s.viewMu.Lock()
 	defer s.viewMu.Unlock()
-	if v := s.lastView.Load(); v != nil && v.gen == s.generation() {
+	if v := s.lastView.Load(); v != nil && v.gen.Load() == s.generation() {
 		return v, nil
 	}
 	rctx, cancel := ctx, context.CancelFunc(func() {})
@@ -148,6 +220,7 @@ func (s *Service) currentCallView(ctx context.Context, last *callView) (*callVie
 	if err != nil {
 		return nil, err
 	}
+	s.viewReads.Add(1)
 	s.lastView.Store(v)
 	return v, nil
 }

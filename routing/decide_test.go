@@ -189,3 +189,70 @@ func TestNormalizeNumber(t *testing.T) {
 		})
 	}
 }
+
+// TestCallsFollowEveryChange: the calls' view in memory shows every
+// change at once: a switch by storing the group's new state (the view is
+// not read again), any other change by a view read anew; on a shared
+// store, the changes of another node too.
+func TestCallsFollowEveryChange(t *testing.T) {
+	eachStore(t, func(t *testing.T) {
+		where := newDatabase(t)
+		svc := routing.NewService(openStore(t, where, nil))
+		g, err := svc.CreateGroup(ctx, admin, routing.ChannelWeb, routing.Group{Name: "Front Desk", Destination: "1022"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.AddLine(ctx, admin, routing.ChannelWeb, g.ID, "1001", ""); err != nil {
+			t.Fatal(err)
+		}
+		decide := func(want routing.Verdict, target string) {
+			t.Helper()
+			d, err := svc.DecideCall(ctx, routing.Call{Caller: "0441234567", Called: "1001"})
+			if err != nil || d.Verdict != want || d.Target != target {
+				t.Fatalf("call to 1001: %v to %q (%v), want %v to %q", d.Verdict, d.Target, err, want, target)
+			}
+		}
+		decide(routing.VerdictBridge, "1001")
+		reads := routing.ViewReads(svc)
+		if _, err := svc.SetState(ctx, g.ID, true, admin, routing.ChannelWeb); err != nil {
+			t.Fatal(err)
+		}
+		decide(routing.VerdictDivert, "1022")
+		if _, err := svc.Toggle(ctx, g.ID, admin, routing.ChannelPhone); err != nil {
+			t.Fatal(err)
+		}
+		decide(routing.VerdictBridge, "1001")
+		if n := routing.ViewReads(svc) - reads; n != 0 {
+			t.Errorf("the view was read %d times for two switches, want 0", n)
+		}
+		dest := "1033"
+		if _, err := svc.UpdateGroup(ctx, admin, routing.ChannelWeb, g.ID, routing.GroupUpdate{Destination: &dest}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.SetState(ctx, g.ID, true, admin, routing.ChannelWeb); err != nil {
+			t.Fatal(err)
+		}
+		decide(routing.VerdictDivert, "1033")
+		if n := routing.ViewReads(svc) - reads; n != 1 {
+			t.Errorf("the view was read %d times after an edit, want 1", n)
+		}
+		if storeKind(t) != "postgres" {
+			return
+		}
+		// Another node's switch, heard through the store.
+		a, b := startNode(t, where), startNode(t, where)
+		d, err := b.svc.DecideCall(ctx, routing.Call{Called: "1001"})
+		if err != nil || d.Verdict != routing.VerdictDivert {
+			t.Fatalf("node B before the switch: %+v, %v", d, err)
+		}
+		if _, err := a.svc.SetState(ctx, g.ID, false, admin, routing.ChannelREST); err != nil {
+			t.Fatal(err)
+		}
+		if ev := b.next(t); ev.Status != routing.StatusDeactivated {
+			t.Fatalf("node B heard %+v", ev)
+		}
+		if d, err := b.svc.DecideCall(ctx, routing.Call{Called: "1001"}); err != nil || d.Verdict != routing.VerdictBridge {
+			t.Errorf("node B after node A's switch: %+v, %v; want the call connected to the line", d, err)
+		}
+	})
+}

@@ -14,3 +14,6 @@ func ReadCallView(ctx context.Context, s *Service) (lines int, err error) {
 	})
 	return lines, err
 }
+
+// ViewReads returns how many times the calls' view was read whole.
+func ViewReads(s *Service) uint64 { return s.viewReads.Load() }

@@ -88,10 +88,7 @@ func (s *Service) catchUp(ctx context.Context) error {
 			return err
 		}
 		s.lastChange = es[len(es)-1].ID
-		s.cacheMu.Lock()
-		s.gen++
-		s.groups = nil
-		s.cacheMu.Unlock()
+		s.changed(ctx, es)
 		s.feed.publish(es)
 		s.replan() // a manual switch or a plan changed elsewhere
 		if len(es) < followBatch {

@@ -39,6 +39,7 @@ type Service struct {
 	lastView  atomic.Pointer[callView]
 	viewMu    sync.Mutex
 	fromCache atomic.Uint64
+	viewReads atomic.Uint64 // views read whole, for the tests
 
 	// groups caches the list of every group, which the REST API and the
 	// web page read far more often than it changes. Every committed change
@@ -48,7 +49,8 @@ type Service struct {
 	gen     uint64
 	groups  []Group
 	// shared is set when other processes change the store too: this one
-	// would not know when to drop what it keeps, so it keeps nothing.
+	// keeps no list of groups, and trusts the calls' view only while it
+	// hears their changes (FollowStore).
 	shared bool
 
 	dummyOnce sync.Once
@@ -71,8 +73,9 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 func WithPasswordCost(cost int) Option { return func(s *Service) { s.hashCost = cost } }
 
 // WithSharedStore tells the service that other processes (other nodes)
-// change the store too: it keeps nothing it read, such as the list of
-// groups, since it would not see when their changes make it stale.
+// change the store too: it keeps no list of groups, and decides calls
+// from its view of the lines only while FollowStore hears every change
+// of the others (each call reads the store otherwise).
 func WithSharedStore() Option { return func(s *Service) { s.shared = true } }
 
 // NewService returns a Service over store.
@@ -99,10 +102,7 @@ func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
 	if err != nil {
 		return err
 	}
-	s.cacheMu.Lock()
-	s.gen++
-	s.groups = nil
-	s.cacheMu.Unlock()
+	s.changed(ctx, rt.entries)
 	for _, e := range rt.entries {
 		if e.Action == ActionDiversion {
 			s.switches[channelIndex(e.Channel)].Add(1)

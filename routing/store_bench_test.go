@@ -247,3 +247,39 @@ func benchmarkAppendReport(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSwitchThenCall measures a switch followed by a call to a line
+// of the switched group, over 100,000 lines: the switch is written, the
+// calls' view takes the group's new state, and the call is decided from
+// it.
+func BenchmarkSwitchThenCall(b *testing.B) { eachStoreB(b, benchmarkSwitchThenCall) }
+
+func benchmarkSwitchThenCall(b *testing.B) {
+	db := cachedStore(b, "lines_v1", fillLines)
+	defer db.Close()
+	svc := routing.NewService(db)
+	gs, err := svc.Groups(ctx, routing.GroupFilter{Name: "Group 00000"})
+	if err != nil || len(gs) != 1 {
+		b.Fatal(gs, err)
+	}
+	call := routing.Call{Caller: "0799999999", Called: "+4144000003"}
+	if _, err := svc.DecideCall(ctx, call); err != nil {
+		b.Fatal(err)
+	}
+	reads := routing.ViewReads(svc)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g, err := svc.Toggle(ctx, gs[0].ID, admin, routing.ChannelREST)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := svc.DecideCall(ctx, call)
+		if err != nil || (d.Verdict == routing.VerdictDivert) != g.On {
+			b.Fatal(d, err)
+		}
+	}
+	if n := routing.ViewReads(svc) - reads; n != 0 {
+		b.Fatalf("the view was read %d times", n)
+	}
+}
