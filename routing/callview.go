@@ -161,7 +161,9 @@ func (s *Service) callFacts(ctx context.Context, call Call) (Facts, error) {
 		s.fromCache.Add(1)
 		return last.facts(call), nil
 	}
-	if !s.shared || s.hearing.Load() {
+	if !s.shared || s.hearing.Load() || last == nil {
+		// (A node that does not hear the others yet reads a whole view
+		// once, to have something to fall back on.)
 		v, err := s.currentCallView(ctx, last)
 		if err == nil {
 			return v.facts(call), nil
