@@ -175,10 +175,7 @@ func (s *Service) callFacts(ctx context.Context, call Call) (Facts, error) {
 		return last.facts(call), nil
 	}
 	// Changes of other nodes may go unheard: read this call's facts.
-	rctx, cancel := ctx, context.CancelFunc(func() {})
-	if last != nil {
-		rctx, cancel = context.WithTimeout(ctx, callReadTimeout)
-	}
+	rctx, cancel := fallbackBound(ctx, last, callReadTimeout)
 	defer cancel()
 	var facts Facts
 	err := s.view(rctx, func(tx Tx) error {
@@ -212,10 +209,7 @@ func (s *Service) currentCallView(ctx context.Context, last *callView) (*callVie
 	if v := s.lastView.Load(); v != nil && v.gen.Load() == s.generation() {
 		return v, nil
 	}
-	rctx, cancel := ctx, context.CancelFunc(func() {})
-	if last != nil {
-		rctx, cancel = context.WithTimeout(ctx, viewReadTimeout)
-	}
+	rctx, cancel := fallbackBound(ctx, last, viewReadTimeout)
 	defer cancel()
 	gen = s.generation()
 	var v *callView
@@ -230,6 +224,15 @@ func (s *Service) currentCallView(ctx context.Context, last *callView) (*callVie
 	s.viewReads.Add(1)
 	s.lastView.Store(v)
 	return v, nil
+}
+
+// fallbackBound bounds a read by d when there is a view to fall back on
+// (last); without one the read may take as long as ctx allows.
+func fallbackBound(ctx context.Context, last *callView, d time.Duration) (context.Context, context.CancelFunc) {
+	if last == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // generation returns the count of changes this process made or heard of.
