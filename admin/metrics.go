@@ -30,6 +30,12 @@ type Telephony struct {
 	Outcomes map[routing.Status]uint64
 	// ActiveCalls are the calls in progress.
 	ActiveCalls int
+	// CallsShed counts INVITEs refused for overload; CallLimit is the
+	// calls in progress the overload control takes at most now, and
+	// Overloaded tells that it refuses every new call.
+	CallsShed  uint64
+	CallLimit  int
+	Overloaded bool
 	// Streams are the announcement and tone streams playing.
 	Streams int64
 	// RTP packets sent, received, sent late, skipped frames, and packets
@@ -86,6 +92,7 @@ type metrics struct {
 	rtp, lateness, relay                                 *prometheus.Desc
 	decodes, stored, storedMax                           *prometheus.Desc
 	reportsKept, reportsDropped, callsFromCache          *prometheus.Desc
+	shed, callLimit, overloaded                          *prometheus.Desc
 }
 
 func newMetrics(s *Server) *metrics {
@@ -113,6 +120,12 @@ func newMetrics(s *Server) *metrics {
 			"Call report entries lost because the queue of entries waiting for the store was full.", nil, nil),
 		callsFromCache: prometheus.NewDesc("phonediversions_calls_decided_from_cache_total",
 			"Calls decided from the groups and lines last read because the store could not be reached.", nil, nil),
+		shed: prometheus.NewDesc("phonediversions_calls_shed_total",
+			"INVITEs refused with 503 because the node was overloaded (also counted in phonediversions_calls_rejected_total).", nil, nil),
+		callLimit: prometheus.NewDesc("phonediversions_call_limit_calls",
+			"Calls in progress the overload control takes at most now: learned from how the node keeps up, at most max_calls.", nil, nil),
+		overloaded: prometheus.NewDesc("phonediversions_overloaded",
+			"1 while the node refuses every new call because it does not keep up, 0 otherwise.", nil, nil),
 	}
 	m.reg.MustRegister(m.requests, m.duration, m,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -128,7 +141,7 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.switches, m.calls, m.outcomes, m.rejected, m.active, m.streams, m.rtp, m.lateness, m.relay,
-		m.decodes, m.stored, m.storedMax, m.reportsKept, m.reportsDropped, m.callsFromCache} {
+		m.decodes, m.stored, m.storedMax, m.reportsKept, m.reportsDropped, m.callsFromCache, m.shed, m.callLimit, m.overloaded} {
 		ch <- d
 	}
 }
@@ -158,6 +171,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.outcomes, prometheus.CounterValue, float64(n), string(st))
 	}
 	ch <- prometheus.MustNewConstMetric(m.active, prometheus.GaugeValue, float64(t.ActiveCalls))
+	ch <- prometheus.MustNewConstMetric(m.shed, prometheus.CounterValue, float64(t.CallsShed))
+	ch <- prometheus.MustNewConstMetric(m.callLimit, prometheus.GaugeValue, float64(t.CallLimit))
+	overloaded := 0.0
+	if t.Overloaded {
+		overloaded = 1
+	}
+	ch <- prometheus.MustNewConstMetric(m.overloaded, prometheus.GaugeValue, overloaded)
 	ch <- prometheus.MustNewConstMetric(m.streams, prometheus.GaugeValue, float64(t.Streams))
 	for kind, n := range map[string]uint64{"sent": t.RTPSent, "received": t.RTPReceived, "late": t.RTPLate,
 		"skipped": t.RTPSkipped, "dropped": t.RTPDropped} {

@@ -72,6 +72,9 @@ type costRun struct {
 	setupFrom             string           // "wire" or "sipp"
 	lateP50, lateP99, max time.Duration
 	packets, streams      int
+	steal                 float64          // CPU the machine's host took from it over the window, % of one core
+	accepted, refused     int              // calls answered 200 and refused 503, on the wire
+	refusal               [2]time.Duration // p99 and most of INVITE to 503, on the wire
 }
 
 func (r costRun) clean() bool {
@@ -83,11 +86,20 @@ func (r costRun) String() string {
 	if r.storeCPU > 0 {
 		store = fmt.Sprintf(" + PostgreSQL %.1f %%", r.storeCPU)
 	}
-	return fmt.Sprintf("%-9s %4d calls/s: %6d calls, %d failed (answering side %d); CPU %5.1f %%%s, peak %3d MB; setup p50 %v p95 %v p99 %v (%s); RTP lateness p50 %v p99 %v max %v over %d packets of %d streams (%.1f per stream)",
-		r.server, r.rate, r.calls, r.failed, r.serverFailed, r.cpu, store, r.peak>>20,
+	return fmt.Sprintf("%-9s %4d calls/s: %6d calls, %d failed (answering side %d); CPU %5.1f %%%s (steal %.0f %%), peak %3d MB; setup p50 %v p95 %v p99 %v (%s); RTP lateness p50 %v p99 %v max %v over %d packets of %d streams (%.1f per stream)",
+		r.server, r.rate, r.calls, r.failed, r.serverFailed, r.cpu, store, r.steal, r.peak>>20,
 		r.setup[0].Round(10*time.Microsecond), r.setup[1].Round(10*time.Microsecond), r.setup[2].Round(10*time.Microsecond), r.setupFrom,
 		r.lateP50.Round(10*time.Microsecond), r.lateP99.Round(10*time.Microsecond), r.max.Round(10*time.Microsecond),
-		r.packets, r.streams, float64(r.packets)/float64(max(r.streams, 1)))
+		r.packets, r.streams, float64(r.packets)/float64(max(r.streams, 1))) + r.shedString()
+}
+
+// shedString tells the calls refused with 503, when there were any.
+func (r costRun) shedString() string {
+	if r.refused == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d answered, %d refused 503 (INVITE to 503 p99 %v, most %v)", r.accepted, r.refused,
+		r.refusal[0].Round(10*time.Microsecond), r.refusal[1].Round(10*time.Microsecond))
 }
 
 func TestCallCost(t *testing.T) {
@@ -105,7 +117,7 @@ func TestCallCost(t *testing.T) {
 		for _, s := range servers {
 			var r costRun
 			t.Run(fmt.Sprintf("%s-%dcps", s, rate), func(t *testing.T) {
-				r = costOnce(t, s, rate, seconds, wav, ul)
+				r = costOnce(t, s, rate, seconds, wav, ul, "bench_caller_announce.xml")
 				t.Log(r)
 			})
 			out[s] = r
@@ -174,7 +186,7 @@ func TestCallCost(t *testing.T) {
 }
 
 // costOnce runs one server at one rate with the benchmark's caller.
-func costOnce(t *testing.T, server string, rate, seconds int, wav, ul string) costRun {
+func costOnce(t *testing.T, server string, rate, seconds int, wav, ul, caller string) costRun {
 	r := costRun{server: server, rate: rate}
 	dir := t.TempDir()
 	media := holdCallerMedia(t)
@@ -210,20 +222,21 @@ func costOnce(t *testing.T, server string, rate, seconds int, wav, ul string) co
 	}
 	sip := startSIPCapture(t, port)
 	win := steady(pid, 5*time.Second, time.Duration(min(seconds, 30))*time.Second)
+	stealWin := cpuWindow(stolen, 5*time.Second, time.Duration(min(seconds, 30))*time.Second)
 	n := rate * seconds
-	args := []string{"-sf", mustAbs(t, "scenarios/bench_caller_announce.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
+	args := []string{"-sf", mustAbs(t, "scenarios/"+caller), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
 		"-mp", strconv.Itoa(callerMediaBase), "-r", strconv.Itoa(rate), "-rp", "1000", "-m", strconv.Itoa(n), "-l", "5000",
 		"-timeout", strconv.Itoa(seconds + 45), "-trace_stat", "-fd", "1", "-stf", filepath.Join(dir, "stat.csv"),
 		"127.0.0.1:" + strconv.Itoa(port)}
-	caller := startSIPpIn(t, dir, args...)
-	err := waitSIPp(caller, time.Duration(seconds+60)*time.Second)
+	sipp := startSIPpIn(t, dir, args...)
+	err := waitSIPp(sipp, time.Duration(seconds+60)*time.Second)
 	r.calls, r.failed = sippCounts(dir, "OutgoingCall(C)")
 	if err != nil && r.failed == 0 {
-		t.Logf("caller: %v\n%s", err, caller.Stdout)
+		t.Logf("caller: %v\n%s", err, sipp.Stdout)
 		r.failed = -1
 	}
 	w := <-win
-	r.cpu = w.cpu
+	r.cpu, r.steal = w.cpu, <-stealWin
 	if storeWin != nil {
 		r.storeCPU = <-storeWin
 	}
@@ -235,10 +248,25 @@ func costOnce(t *testing.T, server string, rate, seconds int, wav, ul string) co
 	default:
 		prod.stop()
 		t.Logf("the product's own counters: %s", mediaCounters(prod))
+		if became := prod.logLines("overloaded: new calls are refused with 503 until the node keeps up"); len(became) > 0 {
+			causes := map[string]int{}
+			for _, m := range became {
+				causes[fmt.Sprint(m["cause"])]++
+			}
+			t.Logf("overloaded %d times: %v; the first: %v", len(became), causes, became[0])
+		}
 	}
 	r.lateP50, r.lateP99, r.max, r.packets, r.streams = media.lateness()
 	if sip != nil {
-		r.setup, r.setupFrom = sip.setupTimes(t), "wire"
+		w := sip.calls(t)
+		if len(w.setups) == 0 {
+			t.Error("no call set up in the capture")
+		}
+		r.setup, r.setupFrom = quantiles(w.setups), "wire"
+		r.accepted, r.refused = len(w.setups), len(w.refusals)
+		if len(w.refusals) > 0 {
+			r.refusal = [2]time.Duration{quantiles(w.refusals)[2], w.refusals[len(w.refusals)-1]}
+		}
 	} else {
 		p50, p99 := setupTimes(dir)
 		r.setup = [3]time.Duration{bucket(p50), 0, bucket(p99)}
@@ -402,9 +430,15 @@ func startSIPCapture(t *testing.T, port int) *sipCapture {
 	return c
 }
 
-// setupTimes stops the capture and returns the p50, p95 and p99 of the
-// time from each call's first INVITE to its first 200 for the INVITE.
-func (c *sipCapture) setupTimes(t *testing.T) [3]time.Duration {
+// wireCalls are the calls of a capture: for each call (Call-ID), the
+// time from its first INVITE to its first 200, or to its first 503.
+type wireCalls struct {
+	setups, refusals []time.Duration
+}
+
+// calls stops the capture and reads each call's first INVITE and the
+// first 200 or 503 to it.
+func (c *sipCapture) calls(t *testing.T) wireCalls {
 	t.Helper()
 	c.cmd.Process.Signal(syscall.SIGINT)
 	c.cmd.Wait()
@@ -414,7 +448,7 @@ func (c *sipCapture) setupTimes(t *testing.T) [3]time.Duration {
 		t.Fatalf("tshark: %v", err)
 	}
 	invite := map[string]float64{}
-	var setups []time.Duration
+	var w wireCalls
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Split(line, "\t")
 		if len(f) < 4 {
@@ -426,19 +460,29 @@ func (c *sipCapture) setupTimes(t *testing.T) [3]time.Duration {
 			if _, seen := invite[f[1]]; !seen {
 				invite[f[1]] = at
 			}
-		case f[3] == "200":
+		case f[3] == "200" || f[3] == "503":
 			if t0, ok := invite[f[1]]; ok && t0 > 0 {
-				setups = append(setups, time.Duration((at-t0)*1e9))
-				invite[f[1]] = -1 // the first 200 only
+				d := time.Duration((at - t0) * 1e9)
+				if f[3] == "200" {
+					w.setups = append(w.setups, d)
+				} else {
+					w.refusals = append(w.refusals, d)
+				}
+				invite[f[1]] = -1 // the first final answer only
 			}
 		}
 	}
-	if len(setups) == 0 {
-		t.Error("no call set up in the capture")
+	slices.Sort(w.setups)
+	slices.Sort(w.refusals)
+	return w
+}
+
+// quantiles returns the p50, p95 and p99 of sorted durations.
+func quantiles(d []time.Duration) [3]time.Duration {
+	if len(d) == 0 {
 		return [3]time.Duration{}
 	}
-	slices.Sort(setups)
-	q := func(f float64) time.Duration { return setups[min(len(setups)-1, int(f*float64(len(setups))))] }
+	q := func(f float64) time.Duration { return d[min(len(d)-1, int(f*float64(len(d))))] }
 	return [3]time.Duration{q(0.5), q(0.95), q(0.99)}
 }
 
@@ -484,6 +528,25 @@ func cpuWindow(read func() time.Duration, from, to time.Duration) <-chan float64
 		out <- 100 * float64(read()-c0) / float64(time.Since(t0))
 	}()
 	return out
+}
+
+// stolen reads the CPU time the machine's host gave to others while this
+// machine wanted it (steal in /proc/stat, all CPUs): on a virtual
+// machine, time a process could not run however idle the guest looks.
+// Figures taken while it is high say more about the host than about the
+// product.
+func stolen() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[8], 10, 64)
+	return time.Duration(n) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 // postgresCPU returns a reading of the CPU time the PostgreSQL server of

@@ -226,6 +226,19 @@ func (p *product) logLine(message string) map[string]any {
 	return nil
 }
 
+// logLines returns every log line the product wrote with the message.
+func (p *product) logLines(message string) []map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []map[string]any
+	for _, m := range p.lines {
+		if m["message"] == message {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // outcomes returns the outcome of every call the product logged as ended.
 func (p *product) outcomes() []string {
 	p.mu.Lock()

@@ -41,6 +41,10 @@ func (s *Server) admit(req *sip.Request) *rejection {
 		log.Warn().Int("limit", s.cfg.MaxCalls).Msg("call limit reached")
 		return &rejection{code: 503, reason: "Service Unavailable", headers: []sip.Header{retry}}
 	}
+	if why := s.overload.verdict(s.ActiveCalls()); why != "" {
+		s.logShed(why)
+		return &rejection{code: 503, reason: "Service Unavailable", headers: []sip.Header{retryAfter(shedRetryAfter)}}
+	}
 	return nil
 }
 

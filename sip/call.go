@@ -42,6 +42,9 @@ type call struct {
 	red    redirection
 	dec    routing.Decision
 	status routing.Status
+	// settled records for the overload control that the call is set up
+	// (routed, its media bound) or refused.
+	settled func(time.Time)
 }
 
 func newCall(s *Server, req *sip.Request, tx sip.ServerTransaction) *call {
@@ -67,7 +70,9 @@ func (c *call) run() {
 	defer s.dialogs.unregister(c.caller.dlg.ID)
 	c.caller.onGone(func() { c.end(errCallerGone) })
 
-	if !c.identify() || !c.decide() || !c.bindCaller() {
+	ok := c.identify() && c.decide() && c.bindCaller()
+	c.settled(time.Now())
+	if !ok {
 		return
 	}
 	defer c.finish()

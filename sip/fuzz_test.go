@@ -41,7 +41,8 @@ func FuzzInviteHandling(f *testing.F) {
 		}
 	}
 	s := &Server{cfg: Config{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, MaxCalls: 10},
-		log: zerolog.Nop(), dialogs: dialogs{byID: map[string]dialogRef{}}, ringing: ringing{legs: map[string][]ringingLeg{}}}
+		log: zerolog.Nop(), dialogs: dialogs{byID: map[string]dialogRef{}}, ringing: ringing{legs: map[string][]ringingLeg{}},
+		overload: newOverload(10, 0)}
 	parser := sip.NewParser()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		badRequest(data)
@@ -55,6 +56,7 @@ func FuzzInviteHandling(f *testing.F) {
 		}
 		req.SetSource("10.1.1.1:5060")
 		s.admit(req)
+		s.statelessTag(req)
 		invalid(req)
 		r := parseRedirection(req)
 		if r.Initial != "" && len(r.Diversions) == 0 && len(req.GetHeaders("History-Info")) == 0 {

@@ -12,27 +12,43 @@ import (
 
 // The SIP stack drops a datagram it cannot parse without a word, and the
 // sender retransmits it for half a minute; on a stream it closes the
-// connection, and every call on it. readFilter answers such a request with
-// 400 when enough of it is readable to address a response (Via, From, To,
-// Call-ID, CSeq), then drops it: from the listening socket for UDP, on
-// its own connection for TCP and TLS, which stays open.
+// connection, and every call on it. Such a request is answered with 400
+// when enough of it is readable to address a response (Via, From, To,
+// Call-ID, CSeq), then dropped: over UDP by readMessage, from the
+// listening socket, once the stack has parsed the datagram (each is
+// parsed once); over TCP and TLS by readFilter, on its own connection,
+// which stays open.
+
+// readFilter judges the bytes read from a stream connection before the
+// stack frames and parses them.
 func (s *Server) readFilter(props sip.TransportReadProps, data []byte) ([]byte, error) {
-	switch transport := strings.ToLower(props.Transport); {
-	case transport == "udp" && s.udp != nil:
-		if _, err := s.parser.ParseSIP(data); err == nil {
-			return data, nil
-		}
-		if addr, ok := props.RemoteAddr.(*net.UDPAddr); ok {
-			if res := badRequest(data); res != nil {
-				s.udp.WriteToUDP(res, addr)
-			}
-		}
-		s.log.Debug().Str("source", props.RemoteAddr.String()).Msg("unparsable SIP message dropped")
-		return nil, nil
-	case transport == "tcp" || transport == "tls":
-		return s.filterStream(transport, props.RemoteAddr, data), nil
+	switch strings.ToLower(props.Transport) {
+	case "tcp", "tls":
+		return s.filterStream(props.Transport, props.RemoteAddr, data), nil
 	}
 	return data, nil
+}
+
+// readMessage sees each datagram once the stack parsed it: one that did
+// not parse is answered 400 when it can be and dropped, a new INVITE the
+// node must refuse for overload is answered 503 at once (shedStateless);
+// anything else goes on to the stack.
+func (s *Server) readMessage(props sip.TransportReadProps, data []byte, msg sip.Message, err error) bool {
+	addr, ok := props.RemoteAddr.(*net.UDPAddr)
+	if !ok || s.udp == nil {
+		return err == nil
+	}
+	if err != nil {
+		if res := badRequest(data); res != nil {
+			s.udp.WriteToUDP(res, addr)
+		}
+		s.log.Debug().Str("source", props.RemoteAddr.String()).Msg("unparsable SIP message dropped")
+		return false
+	}
+	if req, ok := msg.(*sip.Request); ok && req.IsInvite() && !hasToTag(req) {
+		return !s.shedStateless(req, addr)
+	}
+	return true
 }
 
 // filterStream judges a read from a stream when it holds whole messages

@@ -87,8 +87,14 @@ type Config struct {
 	// MediaTimeout ends a call whose peer sends no RTP for this long; 0
 	// disables it.
 	MediaTimeout time.Duration
-	// MaxCalls limits concurrent calls; above it INVITEs get 503.
+	// MaxCalls limits concurrent calls; above it INVITEs get 503. Below
+	// it the overload control (overload.go) refuses calls the node could
+	// not carry well, without configuration.
 	MaxCalls int
+	// OverloadFloor is the number of calls in progress below which the
+	// overload control refuses nothing on its measures; 0 means 50, a
+	// negative value none.
+	OverloadFloor int
 	// EarlyMedia plays the announcement in a 183 session instead of
 	// answering first.
 	EarlyMedia bool
@@ -108,6 +114,9 @@ type Config struct {
 	// OPTIONS ping, Kamailio's dispatcher) takes the node out of rotation.
 	// Nil: always healthy.
 	Healthy func() error
+
+	// adjustLoad, when set, changes each look's measures (tests).
+	adjustLoad func(Load) Load
 }
 
 // Server is the running call handler.
@@ -141,6 +150,11 @@ type Server struct {
 	wg       sync.WaitGroup
 	stats    Stats
 
+	overload *overload
+	loadKick chan struct{} // wakes the load watcher when a call starts
+	paced    [2]uint64     // the pacer's packets sent and late at the last look
+	stop     chan struct{} // closed by Close
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -152,6 +166,12 @@ func New(cfg Config, router Router, ann Announcements, engine *media.Engine, log
 	}
 	if cfg.MaxCalls <= 0 {
 		cfg.MaxCalls = 1000
+	}
+	switch {
+	case cfg.OverloadFloor == 0:
+		cfg.OverloadFloor = defaultOverloadFloor
+	case cfg.OverloadFloor < 0:
+		cfg.OverloadFloor = 0
 	}
 	if cfg.NextHopTransport == "" {
 		cfg.NextHopTransport = "udp"
@@ -179,7 +199,8 @@ func New(cfg Config, router Router, ann Announcements, engine *media.Engine, log
 	s := &Server{cfg: cfg, router: router, prompts: ann, media: engine, log: log,
 		token: hex.EncodeToString(tok), rtpIP: cfg.AdvertiseIP, userAgent: "PhoneDiversions/" + cfg.Version,
 		dialogs: dialogs{byID: map[string]dialogRef{}}, ringing: ringing{legs: map[string][]ringingLeg{}},
-		calls: map[*call]struct{}{}}
+		calls: map[*call]struct{}{}, overload: newOverload(cfg.MaxCalls, cfg.OverloadFloor),
+		loadKick: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.ringback = [2][][]byte{cfg.Ringback.Frames(0), cfg.Ringback.Frames(8)}
 	slogger := slog.New(NewSlogHandler(log))
 	s.parser = newParser()
@@ -189,7 +210,7 @@ func New(cfg Config, router Router, ann Announcements, engine *media.Engine, log
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger),
 			sip.WithTransactionLayerUnhandledResponseHandler(s.onStrayResponse)),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger),
-			sip.WithTransportLayerReadFilter(s.readFilter)),
+			sip.WithTransportLayerReadFilter(s.readFilter), sip.WithTransportLayerMessageFilter(s.readMessage)),
 	)
 	if err != nil {
 		return nil, err
@@ -264,6 +285,7 @@ func (s *Server) Listen(ctx context.Context) error {
 		<-ctx.Done()
 		s.Close()
 	}()
+	go s.watchLoad()
 	return nil
 }
 
@@ -404,6 +426,7 @@ func (s *Server) Close() error {
 			errs = append(errs, ignoreClosed(s.tls.Close()))
 		}
 		errs = append(errs, s.ua.Close())
+		close(s.stop)
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
@@ -431,12 +454,19 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.active.Add(1)
 	s.wg.Add(1)
+	settled := s.overload.begin(time.Now())
 	defer func() {
+		settled(time.Now())
 		s.active.Add(-1)
 		s.wg.Done()
 	}()
+	select {
+	case s.loadKick <- struct{}{}:
+	default:
+	}
 	s.stats.Calls.Add(1)
 	c := newCall(s, req, tx)
+	c.settled = settled
 	s.mu.Lock()
 	s.calls[c] = struct{}{}
 	s.mu.Unlock()
@@ -498,6 +528,11 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	err := s.Ready()
 	if err == nil && s.cfg.Healthy != nil {
 		err = s.cfg.Healthy()
+	}
+	if err == nil {
+		if why := s.overload.verdict(s.ActiveCalls()); why != "" {
+			err = errors.New("overloaded: " + why)
+		}
 	}
 	if err != nil {
 		s.log.Debug().Err(err).Msg("OPTIONS answered 503: not ready")

@@ -582,10 +582,11 @@ func firstHostAddr() netip.Addr {
 // telephony reads the counters of the call handler and the media engine
 // for the metrics endpoint.
 func (m *Main) telephony() admin.Telephony {
-	st, ms := m.SIP.Stats(), m.Media.Stats()
+	st, ms, ov := m.SIP.Stats(), m.Media.Stats(), m.SIP.Overload()
 	return admin.Telephony{
 		CallsStarted: st.Calls.Load(), CallsRejected: st.Rejected.Load(), Outcomes: st.Ended(),
 		ActiveCalls: m.SIP.ActiveCalls(), Streams: ms.ActiveStreams,
+		CallsShed: ov.Shed, CallLimit: ov.Limit, Overloaded: ov.Saturated,
 		RTPSent: ms.PacketsSent, RTPReceived: ms.PacketsReceived, RTPLate: ms.LatePackets,
 		RTPSkipped: ms.SkippedFrames, RTPDropped: ms.DroppedPackets,
 		Lateness:   admin.Histogram{Bucket: ms.Lateness.Bucket, Counts: ms.Lateness.Counts},

@@ -47,6 +47,13 @@ type TransportReadProps struct {
 // TransportReadFilter can inspect or replace raw bytes before SIP parsing.
 type TransportReadFilter func(info TransportReadProps, data []byte) ([]byte, error)
 
+// TransportMessageFilter sees each datagram read over UDP once it is
+// parsed: msg is the message, or nil with err when data did not parse.
+// It returns false to drop the message (it has answered it, say); true
+// passes it on as usual. A message is parsed once: the filter needs no
+// parsing of its own.
+type TransportMessageFilter func(info TransportReadProps, data []byte, msg Message, err error) bool
+
 // DefaultPort returns transport default port by network.
 func DefaultPort(transport string) int {
 	switch ASCIIToLower(transport) {

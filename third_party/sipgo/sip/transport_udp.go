@@ -24,6 +24,7 @@ type TransportUDP struct {
 	log             *slog.Logger
 	connectionReuse bool
 	readFilter      TransportReadFilter
+	messageFilter   TransportMessageFilter
 }
 
 func (t *TransportUDP) init(par *Parser) {
@@ -162,12 +163,13 @@ func (t *TransportUDP) readListenerConnection(conn *UDPConnection, laddr string,
 			continue
 		}
 		rastr := raddr.String()
+		props := TransportReadProps{
+			Transport:  t.Network(),
+			LocalAddr:  conn.LocalAddr(),
+			RemoteAddr: raddr,
+		}
 		if t.readFilter != nil {
-			filtered, err := t.readFilter(TransportReadProps{
-				Transport:  t.Network(),
-				LocalAddr:  conn.LocalAddr(),
-				RemoteAddr: raddr,
-			}, data)
+			filtered, err := t.readFilter(props, data)
 			if err != nil {
 				t.log.Error("Read filter error", "laddr", laddr, "raddr", rastr, "error", err)
 				return
@@ -185,7 +187,7 @@ func (t *TransportUDP) readListenerConnection(conn *UDPConnection, laddr string,
 			acceptedAddr[rastr] = struct{}{}
 		}
 
-		t.parseAndHandle(data, rastr, handler)
+		t.parseAndHandle(props, data, rastr, handler)
 		lastRaddr = rastr
 	}
 }
@@ -218,7 +220,7 @@ func (t *TransportUDP) readListenerConnection(conn *UDPConnection, laddr string,
 	}
 } */
 
-func (t *TransportUDP) parseAndHandle(data []byte, src string, handler MessageHandler) {
+func (t *TransportUDP) parseAndHandle(props TransportReadProps, data []byte, src string, handler MessageHandler) {
 	// Check is keep alive
 	if len(data) <= 4 {
 		//One or 2 CRLF
@@ -229,6 +231,12 @@ func (t *TransportUDP) parseAndHandle(data []byte, src string, handler MessageHa
 	}
 
 	msg, err := t.parser.ParseSIP(data) //Very expensive operation
+	if err != nil {
+		msg = nil
+	}
+	if t.messageFilter != nil && !t.messageFilter(props, data, msg, err) {
+		return
+	}
 	if err != nil {
 		t.log.Error("failed to parse", "data", string(data), "error", err)
 		return

@@ -1,0 +1,344 @@
+package sip
+
+import (
+	"hash/fnv"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// The overload control: the node measures how well it keeps up and,
+// once it does not, refuses new calls at once with 503 rather than take
+// calls it would then fail (and slow down the ones it has). It needs no
+// configuration: the number of calls the node carries well is learned
+// from the measures below, under Config.MaxCalls as a hard ceiling.
+//
+// What is measured, at each look (every lookEvery while calls are in
+// progress):
+//   - the age of the oldest call still being set up (INVITE taken to
+//     routed and its media bound), and the longest setup finished since
+//     the last look: a node that keeps up sets up a call in a few
+//     milliseconds;
+//   - how late the look itself woke: a node short of CPU wakes its
+//     goroutines late, the SIP stack's as well as this one;
+//   - the share of announcement packets the pacer sent lateBy or more
+//     after their deadline since the last look.
+//
+// A look over a bound makes the node saturated when the two before it
+// were over a bound too, or when half the looks of the last second were
+// (a node that falls behind now and then, not once). Saturated, it
+// refuses every new call, and the learned limit becomes nine tenths of
+// the calls then in progress (at most once per cutEvery, since the calls
+// in progress take a while to end). A look under every bound ends
+// saturation; from then calls are taken up to the limit, which grows by
+// a hundredth (at least one call) at each look where it holds calls
+// back, and so finds the node's capacity again when the load changes.
+// Below floor calls in progress nothing is refused on measures alone: a
+// short stall of a lightly loaded node (another process, a collection)
+// is no overload.
+
+// Bounds of the measures; each is well under what a caller notices.
+const (
+	lookEvery         = 50 * time.Millisecond
+	setupBound        = 50 * time.Millisecond
+	wakeBound         = 20 * time.Millisecond
+	lateBy            = 10 * time.Millisecond
+	lateBound         = 0.01 // share of announcement packets sent lateBy late
+	strikesToSaturate = 3
+	window            = 20 // looks: a second
+	overInWindow      = window / 2
+	lateAtLeast       = 100 // announcement packets a look needs to judge their share
+	cutEvery          = time.Second
+	// shedRetryAfter is the Retry-After of a call refused for overload:
+	// short, since the node takes calls again as soon as it keeps up.
+	shedRetryAfter = 2 * time.Second
+	// defaultOverloadFloor is Config.OverloadFloor's default.
+	defaultOverloadFloor = 50
+)
+
+// Load is one look's measures.
+type Load struct {
+	// OldestSetup is the age of the oldest call still being set up.
+	OldestSetup time.Duration
+	// LongestSetup is the longest setup finished since the last look.
+	LongestSetup time.Duration
+	// WakeLate is how much later than planned the look woke.
+	WakeLate time.Duration
+	// Paced and PacedLate are the announcement packets sent since the
+	// last look and how many of them late.
+	Paced, PacedLate uint64
+}
+
+// over returns which measure is past its bound, or "" when none is.
+func (l Load) over() string {
+	switch {
+	case l.OldestSetup > setupBound:
+		return "a call waits to be set up"
+	case l.LongestSetup > setupBound:
+		return "calls are set up slowly"
+	case l.WakeLate > wakeBound:
+		return "the node wakes late (short of CPU)"
+	case l.Paced >= lateAtLeast && float64(l.PacedLate) > lateBound*float64(l.Paced):
+		return "announcement packets are sent late"
+	}
+	return ""
+}
+
+// overload is the decision: whether a new call may be taken.
+type overload struct {
+	hard, floor int
+
+	mu        sync.Mutex
+	limit     int // the learned limit of calls in progress
+	strikes   int // looks in a row over a bound
+	recent    [window]bool
+	next      int    // of recent
+	overCount int    // looks of recent over a bound
+	saturated string // why the node is saturated, "" when it is not
+	cut       time.Time
+
+	setups  []setup // calls being set up, oldest first
+	longest time.Duration
+
+	shed     uint64 // calls refused for overload
+	logged   time.Time
+	unlogged uint64 // calls refused since the last log line
+}
+
+// setup is one call being set up.
+type setup struct {
+	start time.Time
+	done  *bool // under overload.mu
+}
+
+func newOverload(hard, floor int) *overload {
+	return &overload{hard: hard, floor: floor, limit: hard}
+}
+
+// verdict says why a new call must be refused, or "" when it may be
+// taken, with active calls in progress.
+func (o *overload) verdict(active int) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.verdictLocked(active)
+}
+
+func (o *overload) verdictLocked(active int) string {
+	switch {
+	case o.saturated != "":
+		return o.saturated
+	case active >= o.limit:
+		return "the calls in progress reached the limit the node learned"
+	}
+	return ""
+}
+
+// refused counts a call refused for overload and reports whether a log
+// line is due (at most one a second), with the calls refused since the
+// last one.
+func (o *overload) refused(now time.Time) (log bool, since uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.shed++
+	o.unlogged++
+	if now.Sub(o.logged) < time.Second {
+		return false, 0
+	}
+	o.logged, since, o.unlogged = now, o.unlogged, 0
+	return true, since
+}
+
+// begin records a call whose setup starts at now; the function returned
+// records that it is done (routed and its media bound, or refused) and
+// is safe to call more than once.
+func (o *overload) begin(now time.Time) func(time.Time) {
+	done := new(bool)
+	o.mu.Lock()
+	o.setups = append(o.setups, setup{start: now, done: done})
+	o.mu.Unlock()
+	return func(at time.Time) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if *done {
+			return
+		}
+		*done = true
+		o.longest = max(o.longest, at.Sub(now))
+	}
+}
+
+// measure fills in the setup measures of a look at now and starts the
+// next look's.
+func (o *overload) measure(l *Load, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i := 0
+	for i < len(o.setups) && *o.setups[i].done {
+		i++
+	}
+	o.setups = append(o.setups[:0], o.setups[i:]...)
+	if len(o.setups) > 0 {
+		l.OldestSetup = now.Sub(o.setups[0].start)
+	}
+	l.LongestSetup, o.longest = o.longest, 0
+}
+
+// look takes one look's measures, with active calls in progress, and
+// updates the decision. It returns the cause when the node has just
+// become saturated, "" otherwise.
+func (o *overload) look(l Load, active int, now time.Time) (became string) {
+	why := l.over()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.recent[o.next] {
+		o.overCount--
+	}
+	o.recent[o.next] = why != ""
+	o.next = (o.next + 1) % window
+	if why == "" {
+		o.strikes = 0
+		o.saturated = ""
+		if active >= o.limit-o.limit/10 && o.limit < o.hard {
+			o.limit = min(o.hard, o.limit+max(1, o.limit/100))
+		}
+		return ""
+	}
+	o.overCount++
+	o.strikes++
+	if (o.strikes < strikesToSaturate && o.overCount < overInWindow) || active < o.floor {
+		return ""
+	}
+	if o.saturated == "" || now.Sub(o.cut) >= cutEvery {
+		o.limit = max(o.floor, active*9/10, 1)
+		o.cut = now
+	}
+	if o.saturated == "" {
+		became = why
+	}
+	o.saturated = why
+	return became
+}
+
+// OverloadStats are the overload control's figures for the metrics.
+type OverloadStats struct {
+	Shed      uint64 // calls refused for overload
+	Limit     int    // the learned limit of calls in progress
+	Saturated bool   // refusing every new call now
+}
+
+func (o *overload) stats() OverloadStats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return OverloadStats{Shed: o.shed, Limit: o.limit, Saturated: o.saturated != ""}
+}
+
+// watchLoad looks at the node's load every lookEvery while calls are in
+// progress or it is saturated, and sleeps otherwise until a call starts.
+func (s *Server) watchLoad() {
+	timer := time.NewTimer(lookEvery)
+	defer timer.Stop()
+	planned := time.Now().Add(lookEvery)
+	for {
+		if s.ActiveCalls() == 0 && !s.overload.stats().Saturated {
+			timer.Stop()
+			select {
+			case <-s.stop:
+				return
+			case <-s.loadKick:
+			}
+			s.readLoad(time.Now()) // a new baseline: the idle time is no look
+			planned = time.Now().Add(lookEvery)
+			timer.Reset(lookEvery)
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-timer.C:
+		}
+		now := time.Now()
+		l := s.readLoad(now)
+		l.WakeLate = max(l.WakeLate, now.Sub(planned))
+		if why := s.overload.look(l, s.ActiveCalls(), now); why != "" {
+			st := s.overload.stats()
+			s.log.Warn().Str("cause", why).Int("calls", s.ActiveCalls()).Int("limit", st.Limit).
+				Dur("oldest_setup", l.OldestSetup).Dur("longest_setup", l.LongestSetup).Dur("wake_late", l.WakeLate).
+				Uint64("paced", l.Paced).Uint64("paced_late", l.PacedLate).
+				Msg("overloaded: new calls are refused with 503 until the node keeps up")
+		}
+		planned = time.Now().Add(lookEvery)
+		timer.Reset(lookEvery)
+	}
+}
+
+// readLoad takes the measures of a look at now: the setups, and the
+// pacer's packets since the previous look.
+func (s *Server) readLoad(now time.Time) Load {
+	var l Load
+	s.overload.measure(&l, now)
+	sent, late := s.media.Pacing(lateBy)
+	l.Paced, l.PacedLate = sent-s.paced[0], late-s.paced[1]
+	s.paced = [2]uint64{sent, late}
+	if s.cfg.adjustLoad != nil {
+		l = s.cfg.adjustLoad(l)
+	}
+	return l
+}
+
+// logShed counts a call refused for overload and logs it, at most once a
+// second with the count since the last line.
+func (s *Server) logShed(why string) {
+	if log, n := s.overload.refused(time.Now()); log {
+		s.log.Warn().Str("cause", why).Uint64("refused", n).Int("calls", s.ActiveCalls()).
+			Int("limit", s.overload.stats().Limit).Msg("overloaded: calls refused with 503")
+	}
+}
+
+// Overload returns the overload control's figures.
+func (s *Server) Overload() OverloadStats { return s.overload.stats() }
+
+// shedStateless answers a new INVITE over UDP with 503 and Retry-After
+// from the socket it came in on, before the stack makes a transaction of
+// it, when the node must refuse it for overload; it reports whether it
+// did. Refusing costs a parse and a write, so an overloaded node spends
+// its time on the calls it took. A retransmission of the INVITE gets the
+// same answer, with the same To tag (RFC 3261 8.2.7), and the ACK of the
+// 503 matches no transaction and is dropped as any stray ACK. INVITEs
+// from untrusted sources, and unsound ones, take the usual way (403,
+// 400).
+func (s *Server) shedStateless(req *sip.Request, to *net.UDPAddr) bool {
+	why := s.overload.verdict(s.ActiveCalls())
+	if why == "" || !s.trusted(req) || invalid(req) != nil {
+		return false
+	}
+	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+	if t := res.To(); t != nil {
+		if t.Params == nil {
+			t.Params = sip.NewParams()
+		}
+		t.Params.Add("tag", s.statelessTag(req))
+	}
+	res.AppendHeader(retryAfter(shedRetryAfter))
+	res.AppendHeader(sip.NewHeader("Server", s.userAgent))
+	if _, err := s.udp.WriteToUDP([]byte(res.String()), to); err != nil {
+		s.log.Debug().Err(err).Msg("sip: 503 for overload")
+	}
+	s.stats.Rejected.Add(1)
+	s.logShed(why)
+	return true
+}
+
+// statelessTag is the To tag of a stateless answer: the same for every
+// retransmission of a request, different between calls.
+func (s *Server) statelessTag(req *sip.Request) string {
+	h := fnv.New64a()
+	h.Write([]byte(s.token))
+	h.Write([]byte(callID(req)))
+	if f := req.From(); f != nil {
+		tag, _ := f.Params.Get("tag")
+		h.Write([]byte(tag))
+	}
+	return strconv.FormatUint(h.Sum64(), 36)
+}
