@@ -374,6 +374,9 @@ func TestRelayTranscodesAndRemapsEvents(t *testing.T) {
 	if back[0].p.PayloadType != 0 || !bytes.Equal(back[0].p.Payload, g711.Alaw2Ulaw(speech)) {
 		t.Errorf("far → caller: payload type %d, transcoded %v", back[0].p.PayloadType, bytes.Equal(back[0].p.Payload, g711.Alaw2Ulaw(speech)))
 	}
+	// The relay counts a packet once it has written it: the peer may read
+	// it first. Wait for the six counts, then check none more came.
+	eventually(t, "six packets counted as relayed", func() bool { return e.Stats().RelayDelay.Total() >= 6 })
 	if st := e.Stats(); st.DroppedPackets != 1 || st.RelayDelay.Total() != 6 {
 		t.Errorf("stats: %d dropped (want 1), %d relayed (want 6)", st.DroppedPackets, st.RelayDelay.Total())
 	}
@@ -644,49 +647,5 @@ func TestRTCP(t *testing.T) {
 	eventually(t, "the four packets counted", func() bool { return c.Quality().Received == 4 })
 	if q := c.Quality(); q.Lost != 2 {
 		t.Errorf("lost %d, want 2", q.Lost)
-	}
-}
-
-// A few streams keep one pacer goroutine waking about once per frame
-// period, all sent together: not every millisecond, and not one shard
-// per stream. Every stream still gets its 50 packets per second.
-func TestFewStreamsFewWakeups(t *testing.T) {
-	e := newEngine(t)
-	frames := media.RingbackEurope().Frames(audio.PCMU)
-	const n = 12
-	var sinks []*peer
-	var streams []*media.Stream
-	for range n {
-		sink := newPeer(t)
-		leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: sink.addr()})
-		sinks = append(sinks, sink)
-		streams = append(streams, e.Play(leg, frames, true))
-	}
-	time.Sleep(200 * time.Millisecond) // placed, sending
-	before := e.Stats()
-	const period = time.Second
-	time.Sleep(period)
-	after := e.Stats()
-	for _, s := range streams {
-		s.Stop()
-	}
-	sent := after.PacketsSent - before.PacketsSent
-	wakeups := after.PacerWakeups - before.PacerWakeups
-	t.Logf("%d packets, %d pacer wake-ups", sent, wakeups)
-	// 50 packets per stream per second, give or take a frame at each edge
-	// and a slow machine's scheduling.
-	if sent < n*45 || sent > n*55 {
-		t.Errorf("%d packets sent in %v by %d streams, want about %d", sent, period, n, n*50)
-	}
-	// The streams share a slot or two of one shard: 50 to 100 wake-ups a
-	// second. One slot per stream would be 600, every millisecond 1,000
-	// per shard.
-	if wakeups > 300 {
-		t.Errorf("%d pacer wake-ups in %v for %d streams, want 50 to 100", wakeups, period, n)
-	}
-	for i, sink := range sinks {
-		if got := sink.read(50 * time.Millisecond); len(got) == 0 {
-			t.Errorf("stream %d: nothing received", i)
-		}
 	}
 }

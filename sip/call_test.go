@@ -3,6 +3,7 @@ package sip
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
@@ -38,7 +39,7 @@ type fixture struct {
 	svc       *routing.Service
 	srv       *Server
 	far       *phone
-	annFrames int
+	annFrames int // 20 ms packets of the announcement, from the WAV file's duration
 	sales     routing.Group
 	logs      *logBuffer
 }
@@ -53,6 +54,43 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
+}
+
+// framesOf returns how many 20 ms packets play a WAV file: its duration
+// (the data chunk's bytes over the format's bytes a second, read here
+// from the file's chunks), rounded up to whole packets.
+func framesOf(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		t.Fatalf("%s: not a WAV file", path)
+	}
+	var perSecond, data int
+	for i := 12; i+8 <= len(b); {
+		id, size := string(b[i:i+4]), int(binary.LittleEndian.Uint32(b[i+4:i+8]))
+		switch id {
+		case "fmt ":
+			perSecond = int(binary.LittleEndian.Uint32(b[i+16 : i+20])) // average bytes a second
+		case "data":
+			data = size
+		}
+		i += 8 + size + size%2
+	}
+	if perSecond == 0 || data == 0 {
+		t.Fatalf("%s: no format or no data", path)
+	}
+	duration := time.Duration(data) * time.Second / time.Duration(perSecond)
+	return int((duration + 20*time.Millisecond - 1) / (20 * time.Millisecond))
+}
+
+// all returns every log line.
+func (l *logBuffer) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.FieldsFunc(l.b.String(), func(r rune) bool { return r == '\n' })
 }
 
 // lines returns the log lines with the message.
@@ -88,14 +126,14 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	defer wav.Close()
-	id, p, err := lib.Add(ctx, wav, func(d time.Duration, stored []byte) (int64, error) {
+	id, _, err := lib.Add(ctx, wav, func(d time.Duration, stored []byte) (int64, error) {
 		a, err := svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "short", Duration: d}, stored)
 		return a.ID, err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.annFrames = len(p.Frames(audio.PCMU))
+	f.annFrames = framesOf(t, filepath.Join("..", "prompts", "testdata", "ulaw-8k.wav"))
 	on := true
 	if _, err := svc.UpdateSettings(ctx, admin, routing.ChannelWeb, routing.SettingsUpdate{
 		ConnectToCalled: &on, AnnouncementID: &id, DirectAccess: &[]string{"2001"}}); err != nil {
@@ -121,7 +159,8 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	if testing.Verbose() {
 		out = zerolog.MultiLevelWriter(f.logs, zerolog.NewTestWriter(t))
 	}
-	log := zerolog.New(out).Level(zerolog.DebugLevel)
+	// As the program's: its component named, at debug level.
+	log := zerolog.New(out).Level(zerolog.DebugLevel).With().Str("component", "sip").Logger()
 	if f.srv, err = New(cfg, svc, lib, engine, log); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +282,8 @@ func TestAnnounceThenHangUp(t *testing.T) {
 	m := answered(t, dlg, nil)
 	caller.talk(ctx, m.Addr)
 	caller.waitBye(10 * time.Second)
-	time.Sleep(50 * time.Millisecond)
+	// The packets were sent before the BYE; their reader may lag it.
+	eventually(t, 5*time.Second, "the announcement's packets read", func() bool { return len(caller.packets()) >= f.annFrames })
 	pkts := caller.packets()
 	if len(pkts) != f.annFrames {
 		t.Fatalf("caller heard %d packets, the announcement has %d", len(pkts), f.annFrames)
@@ -518,7 +558,8 @@ func TestDelayedOfferAndReinvite(t *testing.T) {
 	reAck.AppendHeader(&sip.CSeqHeader{SeqNo: res.CSeq().SeqNo, MethodName: sip.ACK})
 	dlg.WriteRequest(reAck)
 	caller.waitBye(10 * time.Second)
-	time.Sleep(50 * time.Millisecond)
+	// The packets were sent before the BYE; their reader may lag it.
+	eventually(t, 5*time.Second, "the announcement's packets read", func() bool { return len(caller.packets()) >= f.annFrames })
 	pkts := caller.packets()
 	checkContinuous(t, pkts)
 	if len(pkts) != f.annFrames {
