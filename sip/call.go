@@ -3,7 +3,9 @@ package sip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -11,16 +13,22 @@ import (
 
 	"github.com/phonediversions/phonediversions/audio"
 	"github.com/phonediversions/phonediversions/media"
+	"github.com/phonediversions/phonediversions/prompts"
 	"github.com/phonediversions/phonediversions/routing"
 )
 
-// Why a call ended, as its context's cause.
-var (
-	errCallerGone   = errors.New("the caller hung up")
-	errFarGone      = errors.New("the far party hung up")
-	errMediaTimeout = errors.New("no media from a party")
-	errShutdown     = errors.New("the server is stopping")
-)
+// Router is what the call handler needs of the routing service.
+type Router interface {
+	DecideCall(ctx context.Context, call routing.Call) (routing.Decision, error)
+	// RecordCall writes a call's report entry, filling in the username.
+	RecordCall(ctx context.Context, e routing.ReportEntry) error
+}
+
+// Announcements gives the announcement to play; id 0 is the built-in one.
+type Announcements interface {
+	Get(id int64) (*prompts.Prompt, error)
+	Builtin() *prompts.Prompt
+}
 
 // call is one call from its INVITE to its end: the caller's leg and, when
 // the call is connected, the far leg. Its handler goroutine (run) owns
@@ -381,19 +389,6 @@ func (c *call) finish() {
 		c.status = routing.StatusFailed
 	}
 	c.report(cause, quality)
-	c.shed()
-}
-
-// shed frees what the SIP stack keeps of the finished call's transactions
-// (stack.go): the caller's once its 200 was acknowledged, the far leg's
-// once answered.
-func (c *call) shed() {
-	if c.caller.answered && !c.caller.unacked && c.caller.dlg.InviteResponse != nil {
-		shed(c.caller.req, c.caller.dlg.InviteRequest, c.caller.dlg.InviteResponse)
-	}
-	if c.far != nil && c.far.dlg != nil && c.far.dlg.InviteResponse != nil && c.far.dlg.InviteResponse.IsSuccess() {
-		shed(c.far.dlg.InviteRequest, c.far.dlg.InviteResponse)
-	}
 }
 
 // The requests of the call's dialogs, from the SIP stack's goroutines.
@@ -422,4 +417,69 @@ func (c *call) onRefresh(req *sip.Request, tx sip.ServerTransaction, far bool) {
 		return
 	}
 	c.caller.onRefresh(req, tx)
+}
+
+// The call's report entry and log line.
+
+// report writes the call's report entry and log line: the outcome, and
+// the quality of each leg's media as received and as its peer reported
+// ours (RTCP).
+func (c *call) report(cause error, quality [2]media.Quality) {
+	receiver := c.red.Initial
+	if receiver == "" {
+		receiver = c.called
+	}
+	detail := c.dec.Verdict.String()
+	if q := qualityText(quality); q != "" {
+		detail += "; " + q
+	}
+	ctx, cancel := bounded()
+	defer cancel()
+	c.s.stats.countEnded(c.status)
+	err := c.s.router.RecordCall(ctx, routing.ReportEntry{Status: c.status, Caller: c.who.Number,
+		Receiver: receiver, Group: c.dec.Group, GroupID: c.dec.GroupID, Detail: detail})
+	ev := c.log.Info()
+	switch {
+	case errors.Is(err, routing.ErrReportKept):
+		ev = c.log.Warn().AnErr("report_error", err)
+	case err != nil:
+		ev = c.log.Error().AnErr("report_error", err)
+	}
+	if cause != nil {
+		ev = ev.Str("cause", cause.Error())
+	}
+	for i, name := range [2]string{"caller", "far"} {
+		q := quality[i]
+		if q.Received == 0 && q.Reports == 0 {
+			continue
+		}
+		ev = ev.Dict(name+"_media", zerologDict().Uint32("received", q.Received).Int64("lost", q.Lost).
+			Dur("jitter", q.Jitter).Dur("rtt", q.RTT).Int32("peer_lost", q.PeerLost).Dur("peer_jitter", q.PeerJitter))
+	}
+	if c.bridge != nil {
+		if ab, ba := c.bridge.DTMFDropped(); ab+ba > 0 {
+			ev = ev.Uint64("dtmf_dropped_to_far", ab).Uint64("dtmf_dropped_to_caller", ba)
+		}
+	}
+	ev.Str("verdict", c.dec.Verdict.String()).Str("outcome", string(c.status)).Str("target", c.dec.Target).
+		Dur("duration", time.Since(c.start)).Msg("call ended")
+}
+
+// qualityText sums up the legs' media quality for the report entry:
+// packets lost, jitter and round trip of each leg that carried media.
+func qualityText(quality [2]media.Quality) string {
+	var parts []string
+	for i, name := range [2]string{"caller", "far"} {
+		q := quality[i]
+		if q.Received == 0 {
+			continue
+		}
+		p := fmt.Sprintf("%s: %d lost of %d, jitter %.1f ms", name, max(q.Lost, 0), q.Received+uint32(max(q.Lost, 0)),
+			float64(q.Jitter)/float64(time.Millisecond))
+		if q.RTT > 0 {
+			p += fmt.Sprintf(", rtt %.1f ms", float64(q.RTT)/float64(time.Millisecond))
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -10,8 +10,16 @@ import (
 // dialogRef is a dialog of a call: the caller's (far false) or the far
 // party's.
 type dialogRef struct {
-	c   *call
+	c   dialogHandler
 	far bool
+}
+
+// dialogHandler takes the in-dialog requests of a call's dialogs: the
+// call (call.go).
+type dialogHandler interface {
+	onAck(req *sip.Request, tx sip.ServerTransaction, far bool)
+	onBye(req *sip.Request, tx sip.ServerTransaction, far bool)
+	onRefresh(req *sip.Request, tx sip.ServerTransaction, far bool)
 }
 
 // dialogs finds the call of an in-dialog request, whichever side sent it.
@@ -21,7 +29,7 @@ type dialogs struct {
 }
 
 // register makes in-dialog requests with this dialog id reach c.
-func (d *dialogs) register(id string, c *call, far bool) {
+func (d *dialogs) register(id string, c dialogHandler, far bool) {
 	d.mu.Lock()
 	d.byID[id] = dialogRef{c: c, far: far}
 	d.mu.Unlock()
@@ -105,4 +113,10 @@ func (r *ringing) comesBack(caller, initial string, history []string) bool {
 		}
 	}
 	return false
+}
+
+// hasToTag reports whether a request is within a dialog: its To has a tag.
+func hasToTag(req *sip.Request) bool {
+	to := req.To()
+	return to != nil && to.Params.Has("tag")
 }

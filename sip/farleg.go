@@ -3,6 +3,9 @@ package sip
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -124,17 +127,6 @@ func (l *farLeg) sentHistory(fr farRequest) []string {
 		out = append(out, "<sip:"+fr.divertedFrom+"@"+l.s.cfg.AdvertiseIP.String()+">;reason=unconditional;counter=1")
 	}
 	return append(out, fr.history...)
-}
-
-// historyNumbers are the numbers of Diversion entries.
-func historyNumbers(entries []string) []string {
-	out := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if n, _, ok := entryNumber(e); ok {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // invite builds the far leg's INVITE: the caller's identity and privacy,
@@ -290,4 +282,22 @@ func callerFailure(code int) (int, string) {
 	default:
 		return 503, "Service Unavailable"
 	}
+}
+
+// nextHopURI returns the URI of a number at the next hop.
+func (s *Server) nextHopURI(number string) (sip.Uri, error) {
+	host, portStr, err := net.SplitHostPort(s.cfg.NextHop)
+	if err != nil {
+		return sip.Uri{}, fmt.Errorf("sip: next hop %q: %w", s.cfg.NextHop, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return sip.Uri{}, fmt.Errorf("sip: next hop port %q", portStr)
+	}
+	u := sip.Uri{Scheme: "sip", User: number, Host: host, Port: port}
+	if s.cfg.NextHopTransport != "udp" {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", s.cfg.NextHopTransport)
+	}
+	return u, nil
 }

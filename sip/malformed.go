@@ -29,28 +29,6 @@ func (s *Server) readFilter(props sip.TransportReadProps, data []byte) ([]byte, 
 	return data, nil
 }
 
-// readMessage sees each datagram once the stack parsed it: one that did
-// not parse is answered 400 when it can be and dropped, a new INVITE the
-// node must refuse for overload is answered 503 at once (shedStateless);
-// anything else goes on to the stack.
-func (s *Server) readMessage(props sip.TransportReadProps, data []byte, msg sip.Message, err error) bool {
-	addr, ok := props.RemoteAddr.(*net.UDPAddr)
-	if !ok || s.udp == nil {
-		return err == nil
-	}
-	if err != nil {
-		if res := badRequest(data); res != nil {
-			s.udp.WriteToUDP(res, addr)
-		}
-		s.log.Debug().Str("source", props.RemoteAddr.String()).Msg("unparsable SIP message dropped")
-		return false
-	}
-	if req, ok := msg.(*sip.Request); ok && req.IsInvite() && !hasToTag(req) {
-		return !s.shedStateless(req, addr)
-	}
-	return true
-}
-
 // filterStream judges a read from a stream when it holds whole messages
 // (the usual case: one): it drops the CRLFs between them, which RFC 3261
 // 7.5 allows and the stack's framing does not, and answers an unparsable

@@ -1,13 +1,8 @@
 package sip
 
 import (
-	"hash/fnv"
-	"net"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/emiago/sipgo/sip"
 )
 
 // The overload control: the node measures how well it keeps up and,
@@ -242,7 +237,7 @@ func (s *Server) watchLoad() {
 	defer timer.Stop()
 	planned := time.Now().Add(lookEvery)
 	for {
-		if s.ActiveCalls() == 0 && !s.overload.stats().Saturated {
+		if int(s.active.Load()) == 0 && !s.overload.stats().Saturated {
 			timer.Stop()
 			select {
 			case <-s.stop:
@@ -261,9 +256,9 @@ func (s *Server) watchLoad() {
 		now := time.Now()
 		l := s.readLoad(now)
 		l.WakeLate = max(l.WakeLate, now.Sub(planned))
-		if why := s.overload.look(l, s.ActiveCalls(), now); why != "" {
+		if why := s.overload.look(l, int(s.active.Load()), now); why != "" {
 			st := s.overload.stats()
-			s.log.Warn().Str("cause", why).Int("calls", s.ActiveCalls()).Int("limit", st.Limit).
+			s.log.Warn().Str("cause", why).Int("calls", int(s.active.Load())).Int("limit", st.Limit).
 				Dur("oldest_setup", l.OldestSetup).Dur("longest_setup", l.LongestSetup).Dur("wake_late", l.WakeLate).
 				Uint64("paced", l.Paced).Uint64("paced_late", l.PacedLate).
 				Msg("overloaded: new calls are refused with 503 until the node keeps up")
@@ -287,58 +282,5 @@ func (s *Server) readLoad(now time.Time) Load {
 	return l
 }
 
-// logShed counts a call refused for overload and logs it, at most once a
-// second with the count since the last line.
-func (s *Server) logShed(why string) {
-	if log, n := s.overload.refused(time.Now()); log {
-		s.log.Warn().Str("cause", why).Uint64("refused", n).Int("calls", s.ActiveCalls()).
-			Int("limit", s.overload.stats().Limit).Msg("overloaded: calls refused with 503")
-	}
-}
-
 // Overload returns the overload control's figures.
 func (s *Server) Overload() OverloadStats { return s.overload.stats() }
-
-// shedStateless answers a new INVITE over UDP with 503 and Retry-After
-// from the socket it came in on, before the stack makes a transaction of
-// it, when the node must refuse it for overload; it reports whether it
-// did. Refusing costs a parse and a write, so an overloaded node spends
-// its time on the calls it took. A retransmission of the INVITE gets the
-// same answer, with the same To tag (RFC 3261 8.2.7), and the ACK of the
-// 503 matches no transaction and is dropped as any stray ACK. INVITEs
-// from untrusted sources, and unsound ones, take the usual way (403,
-// 400).
-func (s *Server) shedStateless(req *sip.Request, to *net.UDPAddr) bool {
-	why := s.overload.verdict(s.ActiveCalls())
-	if why == "" || !s.trusted(req) || invalid(req) != nil {
-		return false
-	}
-	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
-	if t := res.To(); t != nil {
-		if t.Params == nil {
-			t.Params = sip.NewParams()
-		}
-		t.Params.Add("tag", s.statelessTag(req))
-	}
-	res.AppendHeader(retryAfter(shedRetryAfter))
-	res.AppendHeader(sip.NewHeader("Server", s.userAgent))
-	if _, err := s.udp.WriteToUDP([]byte(res.String()), to); err != nil {
-		s.log.Debug().Err(err).Msg("sip: 503 for overload")
-	}
-	s.stats.Rejected.Add(1)
-	s.logShed(why)
-	return true
-}
-
-// statelessTag is the To tag of a stateless answer: the same for every
-// retransmission of a request, different between calls.
-func (s *Server) statelessTag(req *sip.Request) string {
-	h := fnv.New64a()
-	h.Write([]byte(s.token))
-	h.Write([]byte(callID(req)))
-	if f := req.From(); f != nil {
-		tag, _ := f.Params.Get("tag")
-		h.Write([]byte(tag))
-	}
-	return strconv.FormatUint(h.Sum64(), 36)
-}

@@ -146,3 +146,14 @@ func indexLess(a, b []int) bool {
 	}
 	return len(a) < len(b)
 }
+
+// historyNumbers are the numbers of Diversion entries.
+func historyNumbers(entries []string) []string {
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if n, _, ok := entryNumber(e); ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -7,39 +7,91 @@ import (
 	"time"
 	"weak"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/phonediversions/phonediversions/audio"
 )
 
-// TestFinishedCallsAreFreed ends a call right after its ACK and checks
-// that the call (and with it its media) is garbage at once. The SIP stack kept
-// an ended INVITE transaction for its Timer L (64·T1: 32 s, 6.4 s with
-// the tests' T1) and through it the whole call; at 400 calls/s that held
-// 12,800 finished calls (third_party/sipgo/FORK.md).
+// TestFinishedCallsAreFreed ends calls and checks that each call, and
+// with it its media, and the SIP messages of its dialogs (the INVITE as
+// received, our 200, the far leg's INVITE and its 200) are garbage at
+// once. The SIP stack kept an ended INVITE transaction for its Timer L
+// (64·T1: 32 s, 6.4 s with the tests' T1), and its client twin for Timer
+// M, and through them the messages and the whole call; at 400 calls/s
+// that held 12,800 finished calls (third_party/sipgo/FORK.md). The fork
+// stops those timers: nothing of a call outlives it, which this test
+// keeps so.
 func TestFinishedCallsAreFreed(t *testing.T) {
-	f := newFixture(t, nil)
-	announceOnly(f)
-	caller := newPhone(t, "0791234567", audio.PCMU, 0x11)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
-	if err != nil {
-		t.Fatal(err)
+	for _, connect := range []bool{false, true} {
+		name := "announced"
+		if connect {
+			name = "connected"
+		}
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			if !connect {
+				announceOnly(f)
+			}
+			from := "2001" // direct access: the far leg at once
+			if !connect {
+				from = "0791234567"
+			}
+			caller := newPhone(t, from, audio.PCMU, 0x11)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if connect {
+				f.far.answer(ctx, f.far.nextInvite(5*time.Second))
+			}
+			answered(t, dlg, nil)
+			c := oneCall(t, f.srv)
+			if err := dlg.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 5*time.Second, "the call ended", func() bool { return f.srv.ActiveCalls() == 0 })
+			// The call's goroutine is done (ActiveCalls counts it out last):
+			// its fields may be read.
+			var msgs []weak.Pointer[sip.Request]
+			var answers []weak.Pointer[sip.Response]
+			if p := c.Value(); p != nil {
+				msgs = append(msgs, weak.Make(p.caller.req), weak.Make(p.caller.dlg.InviteRequest))
+				answers = append(answers, weak.Make(p.caller.dlg.InviteResponse))
+				if connect {
+					msgs = append(msgs, weak.Make(p.far.dlg.InviteRequest))
+					answers = append(answers, weak.Make(p.far.dlg.InviteResponse))
+				}
+			}
+			// Freed at once — its report entry is committed by then — and
+			// well before the 6.4 s the stack's Timer L held it with the
+			// tests' T1: the bound leaves room for a machine busy with
+			// other tests.
+			start := time.Now()
+			eventually(t, 4*time.Second, "the ended call and its messages freed", func() bool {
+				runtime.GC()
+				if c.Value() != nil {
+					return false
+				}
+				for _, m := range msgs {
+					if m.Value() != nil {
+						return false
+					}
+				}
+				for _, m := range answers {
+					if m.Value() != nil {
+						return false
+					}
+				}
+				return true
+			})
+			if len(msgs) == 0 {
+				t.Fatal("the call was freed before its messages could be looked at")
+			}
+			t.Logf("freed %v after the call ended", time.Since(start).Round(time.Millisecond))
+		})
 	}
-	answered(t, dlg, nil)
-	c := oneCall(t, f.srv)
-	if err := dlg.Bye(ctx); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "the call ended", func() bool { return f.srv.ActiveCalls() == 0 })
-	// Freed at once — its report entry is committed by then — and well
-	// before the 6.4 s the stack's Timer L held it with the tests' T1:
-	// the bound leaves room for a machine busy with other tests.
-	start := time.Now()
-	eventually(t, 4*time.Second, "the ended call freed", func() bool {
-		runtime.GC()
-		return c.Value() == nil
-	})
-	t.Logf("freed %v after the call ended", time.Since(start).Round(time.Millisecond))
 }
 
 // oneCall returns a weak pointer to the only call in progress.

@@ -9,9 +9,12 @@
 // identity.go (who calls, and their privacy), callerleg.go (the caller's
 // dialog: ringing, answer, refresh, hold, hang-up), mediabind.go (the SDP
 // of a leg bound to its RTP), farleg.go (the far party's dialog),
-// sessiontimer.go (RFC 4028), report.go (the report entry and log line).
-// dialogs.go finds the call of an in-dialog request; stack.go holds what
-// the SIP stack needs done for it.
+// sessiontimer.go (RFC 4028); the call's report entry and log line are
+// at the end of call.go. dialogs.go finds the call of an in-dialog
+// request; stack.go holds what the SIP stack needs done for it;
+// respond.go what answers are made of. overload.go measures the node's
+// load and decides whether it takes new calls, malformed.go answers what
+// cannot be parsed.
 package sip
 
 import (
@@ -25,7 +28,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,31 +37,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/phonediversions/phonediversions/media"
-	"github.com/phonediversions/phonediversions/prompts"
-	"github.com/phonediversions/phonediversions/routing"
-)
-
-// Router is what the call handler needs of the routing service.
-type Router interface {
-	DecideCall(ctx context.Context, call routing.Call) (routing.Decision, error)
-	// RecordCall writes a call's report entry, filling in the username.
-	RecordCall(ctx context.Context, e routing.ReportEntry) error
-}
-
-// Announcements gives the announcement to play; id 0 is the built-in one.
-type Announcements interface {
-	Get(id int64) (*prompts.Prompt, error)
-	Builtin() *prompts.Prompt
-}
-
-// LoopHeader marks the product's own outbound INVITEs: an INVITE that
-// carries it is one of ours coming back, and is refused with 482.
-const LoopHeader = "X-PhoneDiversions-Loop"
-
-// The methods and extensions we take, for Allow and Supported.
-const (
-	allowed   = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
-	supported = "timer"
 )
 
 // Config configures the call handler.
@@ -289,91 +266,8 @@ func (s *Server) Listen(ctx context.Context) error {
 	return nil
 }
 
-// dialogUA returns the dialog agent for a transport.
-func (s *Server) dialogUA(transport string) *sipgo.DialogUA {
-	if strings.EqualFold(transport, "udp") {
-		return s.udpUA
-	}
-	return s.streamUA
-}
-
-// contact returns our Contact header for requests and responses over a
-// transport: the port of that listener, transport named, and sips for TLS.
-// sipgo changes the Contact of a request in place, so none is shared.
-func (s *Server) contact(transport string) sip.ContactHeader {
-	u := sip.Uri{Scheme: "sip", Host: s.cfg.AdvertiseIP.String(), UriParams: sip.NewParams()}
-	switch strings.ToLower(transport) {
-	case "tls":
-		u.Scheme, u.Port = "sips", s.TLSPort()
-	case "tcp":
-		u.Port = s.TCPPort()
-		u.UriParams.Add("transport", "tcp")
-	default:
-		u.Port = s.UDPPort()
-		if u.Port == 0 { // no UDP listener
-			u.Port = s.TCPPort()
-			u.UriParams.Add("transport", "tcp")
-		}
-	}
-	return sip.ContactHeader{Address: u}
-}
-
-// UDPPort returns the bound UDP port, 0 when UDP is off.
-func (s *Server) UDPPort() int {
-	if s.udp == nil {
-		return 0
-	}
-	return s.udp.LocalAddr().(*net.UDPAddr).Port
-}
-
-// TCPPort returns the bound TCP port, 0 when TCP is off.
-func (s *Server) TCPPort() int {
-	if s.tcp == nil {
-		return 0
-	}
-	return s.tcp.Addr().(*net.TCPAddr).Port
-}
-
-// TLSPort returns the bound TLS port, 0 when TLS is off.
-func (s *Server) TLSPort() int {
-	if s.tls == nil {
-		return 0
-	}
-	return s.tls.Addr().(*net.TCPAddr).Port
-}
-
 // ActiveCalls returns the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
-
-// Stats are the call counters the metrics endpoint reads.
-type Stats struct {
-	Calls    atomic.Uint64 // INVITEs that started a call
-	Rejected atomic.Uint64 // INVITEs refused (403, 404, 482, 483, 503, …)
-	ended    [len(outcomes)]atomic.Uint64
-}
-
-// outcomes are the report statuses a handled call ends with.
-var outcomes = [...]routing.Status{routing.StatusConnected, routing.StatusDirectAccess, routing.StatusTerminated,
-	routing.StatusBusy, routing.StatusNoAnswer, routing.StatusFailed, routing.StatusCancelled}
-
-// countEnded counts a call that ended with the status.
-func (st *Stats) countEnded(status routing.Status) {
-	for i, o := range outcomes {
-		if o == status {
-			st.ended[i].Add(1)
-			return
-		}
-	}
-}
-
-// Ended returns how many calls ended with each outcome.
-func (st *Stats) Ended() map[routing.Status]uint64 {
-	out := make(map[routing.Status]uint64, len(outcomes))
-	for i, o := range outcomes {
-		out[o] = st.ended[i].Load()
-	}
-	return out
-}
 
 // Stats returns the call counters.
 func (s *Server) Stats() *Stats { return &s.stats }
@@ -478,12 +372,6 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.run()
 }
 
-// hasToTag reports whether a request is within a dialog: its To has a tag.
-func hasToTag(req *sip.Request) bool {
-	to := req.To()
-	return to != nil && to.Params.Has("tag")
-}
-
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if d, ok := s.dialogs.lookup(req); ok {
 		d.c.onAck(req, tx, d.far)
@@ -542,10 +430,6 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, req, 200, "OK", s.capabilities(sip.NewHeader("Accept", "application/sdp"))...)
 }
 
-// optionsRetryAfter is the Retry-After of an OPTIONS answered 503, in
-// seconds.
-const optionsRetryAfter = 5
-
 // onUnknownMethod answers a method we do not take (RFC 3261 8.2.1).
 func (s *Server) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
 	if req.IsAck() {
@@ -558,41 +442,4 @@ func (s *Server) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
 // retransmission of a final response already taken.
 func (s *Server) onStrayResponse(res *sip.Response) {
 	s.log.Debug().Str("response", res.Short()).Msg("response of no transaction (a retransmission)")
-}
-
-// capabilities are the headers that say what we are and take, added to
-// 200 answers: Allow, Supported, Server.
-func (s *Server) capabilities(more ...sip.Header) []sip.Header {
-	return append([]sip.Header{sip.NewHeader("Allow", allowed), sip.NewHeader("Supported", supported),
-		sip.NewHeader("Server", s.userAgent)}, more...)
-}
-
-// respond answers a request within its transaction, logging a failure to
-// send.
-func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, headers ...sip.Header) {
-	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	for _, h := range headers {
-		res.AppendHeader(h)
-	}
-	if err := tx.Respond(res); err != nil {
-		s.log.Debug().Err(err).Int("code", code).Msg("sip: respond")
-	}
-}
-
-// nextHopURI returns the URI of a number at the next hop.
-func (s *Server) nextHopURI(number string) (sip.Uri, error) {
-	host, portStr, err := net.SplitHostPort(s.cfg.NextHop)
-	if err != nil {
-		return sip.Uri{}, fmt.Errorf("sip: next hop %q: %w", s.cfg.NextHop, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return sip.Uri{}, fmt.Errorf("sip: next hop port %q", portStr)
-	}
-	u := sip.Uri{Scheme: "sip", User: number, Host: host, Port: port}
-	if s.cfg.NextHopTransport != "udp" {
-		u.UriParams = sip.NewParams()
-		u.UriParams.Add("transport", s.cfg.NextHopTransport)
-	}
-	return u, nil
 }

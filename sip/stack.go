@@ -12,6 +12,14 @@ import (
 // This file holds what the SIP stack (sipgo 1.7.3) needs done around a
 // call that its API does not do, each for a reason written beside it.
 
+// Why a call ended, as its context's cause.
+var (
+	errCallerGone   = errors.New("the caller hung up")
+	errFarGone      = errors.New("the far party hung up")
+	errMediaTimeout = errors.New("no media from a party")
+	errShutdown     = errors.New("the server is stopping")
+)
+
 // adoptTag puts the To tag of our dialog on the INVITE as received. The
 // transaction answers a CANCEL with its own 487, built from that request:
 // without our tag it would carry a new one, unlike the 180 and 183 before
@@ -94,37 +102,4 @@ func hangUpUnacked(ctx context.Context, dlg *sipgo.DialogServerSession, transpor
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// shed empties the messages of a finished call that the SIP stack keeps
-// for half a minute after their transactions have ended: it leaves the
-// timer of an accepted INVITE transaction (RFC 6026 Timer L, and M on the
-// client side) running after the transaction is terminated, and the timer
-// holds the transaction, its INVITE, its 200 and the dialog. Emptied, the
-// half minute of finished calls costs a few hundred bytes each instead of
-// several kilobytes. Only messages of transactions that are over are
-// touched.
-func shed(msgs ...message) {
-	for _, m := range msgs {
-		if m != nil {
-			emptyMessage(m)
-		}
-	}
-}
-
-// message is what emptyMessage needs of a request or a response.
-type message interface {
-	Headers() []sip.Header
-	RemoveHeader(name string) bool
-	SetBody(body []byte)
-}
-
-// emptyMessage removes the headers and body of a SIP message.
-func emptyMessage(m message) {
-	for hs := m.Headers(); len(hs) > 0; hs = m.Headers() {
-		if !m.RemoveHeader(hs[0].Name()) {
-			return
-		}
-	}
-	m.SetBody(nil)
 }
