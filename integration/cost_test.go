@@ -39,7 +39,9 @@ import (
 // setup p99 under 100 ms), each server climbing until it first fails.
 // PD_COST_SECONDS (default 30) is how long the caller places calls;
 // PD_COST_SERVERS (default reference,product) which servers run, one
-// alone to profile it (with PD_DEBUG_ADDR); product-postgres is the
+// alone to profile it (with PD_DEBUG_ADDR); sipgo-bare is a server on
+// the SIP stack alone (baresipgo: answers, hangs up after 3 s, no media),
+// to tell the stack's cost from the product's; product-postgres is the
 // product on a PostgreSQL database of PD_TEST_POSTGRES's server, whose
 // own CPU over the same window is shown beside the product's (the whole
 // server's: the benchmark is its only user).
@@ -211,6 +213,16 @@ func costOnce(t *testing.T, server string, rate, seconds int, wav, ul, caller st
 	case "product":
 		prod = startProduct(t, costSetup(wav), "")
 		pid, port = prod.cmd.Process.Pid, prod.sipPort
+	case "sipgo-bare":
+		// The SIP stack alone: what the product adds is the difference.
+		port = freePort(t)
+		cmd := exec.Command(bareSipgo(t), "-listen", "127.0.0.1:"+strconv.Itoa(port), "-hold", strconv.Itoa(toneSeconds)+"s")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		waitAnswering(t, port)
+		pid = cmd.Process.Pid
 	case "product-postgres":
 		dbURL := routingtest.PostgresURL(t)
 		prepareShared(t, dbURL, costSetup(wav))
@@ -277,6 +289,51 @@ func costOnce(t *testing.T, server string, rate, seconds int, wav, ul, caller st
 	}
 	return r
 }
+
+// waitAnswering sends OPTIONS to a SIP server on a loopback UDP port
+// until it answers anything.
+func waitAnswering(t *testing.T, port int) {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	local := c.LocalAddr().String()
+	buf := make([]byte, 2048)
+	for i := 0; i < 100; i++ {
+		msg := fmt.Sprintf("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-up%d\r\nMax-Forwards: 70\r\n"+
+			"From: <sip:probe@%s>;tag=up\r\nTo: <sip:127.0.0.1:%d>\r\nCall-ID: up-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+			port, local, i, local, port, i)
+		c.WriteToUDP([]byte(msg), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, err := c.Read(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ") {
+			return
+		}
+	}
+	t.Fatalf("nothing answers SIP on port %d", port)
+}
+
+// bareSipgo builds the bare sipgo answering server (baresipgo) once.
+func bareSipgo(t *testing.T) string {
+	t.Helper()
+	bareOnce.Do(func() {
+		bareBin = filepath.Join(filepath.Dir(binary), "baresipgo")
+		if out, err := exec.Command("go", "build", "-o", bareBin, "./baresipgo").CombinedOutput(); err != nil {
+			bareErr = fmt.Errorf("building baresipgo: %v\n%s", err, out)
+		}
+	})
+	if bareErr != nil {
+		t.Fatal(bareErr)
+	}
+	return bareBin
+}
+
+var (
+	bareOnce sync.Once
+	bareBin  string
+	bareErr  error
+)
 
 // costSetup is the default group with the caller's diverting line (1044)
 // and the tone as the active announcement, connect-to-called off.

@@ -225,6 +225,20 @@ func TestOptionsOverUDPAndTCP(t *testing.T) {
 	}
 }
 
+// options sends OPTIONS from p to the handler's UDP port and returns the
+// answer.
+func (f *fixture) options(p *phone) *sip.Response {
+	f.t.Helper()
+	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: f.srv.UDPPort()})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := p.client.Do(ctx, req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res
+}
+
 // A call that cannot be routed — the store does not answer — is refused
 // with 503 and Retry-After, so that the PBX tries another node.
 func TestStoreDownRefuses503(t *testing.T) {
@@ -255,17 +269,7 @@ func TestOptionsAnswer503WhenNotReady(t *testing.T) {
 		}
 	})
 	p := newPhone(t, "monitor", audio.PCMU, 0)
-	options := func() *sip.Response {
-		t.Helper()
-		req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: f.srv.UDPPort()})
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		res, err := p.client.Do(ctx, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
+	options := func() *sip.Response { return f.options(p) }
 	if res := options(); res.StatusCode != 200 {
 		t.Fatalf("ready: %d", res.StatusCode)
 	}

@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"context"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -198,17 +197,7 @@ func TestOverloadRefusesWith503(t *testing.T) {
 	f.far.answer(ctx, in)
 	answered(t, held, nil)
 
-	options := func() *sip.Response {
-		t.Helper()
-		req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: f.srv.UDPPort()})
-		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		res, err := f.far.client.Do(octx, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
+	options := func() *sip.Response { return f.options(f.far) }
 	if res := options(); res.StatusCode != 200 {
 		t.Fatalf("before: OPTIONS %d", res.StatusCode)
 	}
