@@ -649,3 +649,49 @@ func TestRTCP(t *testing.T) {
 		t.Errorf("lost %d, want 2", q.Lost)
 	}
 }
+
+// AfterDone runs its function once the stream has ended, on a goroutine
+// of its own: after a stream played to its end, after one stopped, and
+// at once for one already over.
+func TestAfterDone(t *testing.T) {
+	e := newEngine(t)
+	sink := newPeer(t)
+	leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: sink.addr()})
+	frames := media.RingbackEurope().Frames(audio.PCMU)[:5]
+	type result struct {
+		done, finished bool
+	}
+	after := func(st *media.Stream) <-chan result {
+		out := make(chan result, 1)
+		st.AfterDone(func() {
+			select {
+			case <-st.Done():
+				out <- result{done: true, finished: st.Finished()}
+			default:
+				out <- result{}
+			}
+		})
+		return out
+	}
+	wait := func(what string, ch <-chan result, finished bool) {
+		t.Helper()
+		select {
+		case r := <-ch:
+			if !r.done || r.finished != finished {
+				t.Errorf("%s: ran with done %v, finished %v; want done, finished %v", what, r.done, r.finished, finished)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: not run", what)
+		}
+	}
+	played := e.Play(leg, frames, false)
+	wait("played to its end", after(played), true)
+	if got := len(sink.readN(5, 5*time.Second)); got != 5 {
+		t.Errorf("%d packets, want 5", got)
+	}
+	wait("already over", after(played), true)
+	looping := e.Play(leg, frames, true)
+	ch := after(looping)
+	looping.Stop()
+	wait("stopped", ch, false)
+}

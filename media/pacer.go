@@ -1,10 +1,11 @@
 package media
 
 import (
-	"github.com/phonediversions/phonediversions/audio"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/phonediversions/phonediversions/audio"
 )
 
 // Pacing: every stream sends one frame per 20 ms. A shard has 20 slots of
@@ -38,6 +39,38 @@ type Stream struct {
 	stop   atomic.Bool
 	done   chan struct{}
 	ended  bool // played to its end (not stopped)
+
+	afterMu sync.Mutex
+	closed  bool   // done is closed
+	after   func() // run once done is closed (AfterDone)
+}
+
+// AfterDone runs f in a goroutine of its own once the stream has ended
+// (at once when it has), so that what follows a stream needs no
+// goroutine waiting for it meanwhile. One f per stream: a second call
+// replaces the first if it has not run yet.
+func (s *Stream) AfterDone(f func()) {
+	s.afterMu.Lock()
+	if !s.closed {
+		s.after = f
+		s.afterMu.Unlock()
+		return
+	}
+	s.afterMu.Unlock()
+	go f()
+}
+
+// finish closes done and starts what waits for it.
+func (s *Stream) finish() {
+	s.afterMu.Lock()
+	s.closed = true
+	f := s.after
+	s.after = nil
+	s.afterMu.Unlock()
+	close(s.done)
+	if f != nil {
+		go f()
+	}
 }
 
 // Done is closed when the stream has ended: played to its end or stopped.
@@ -114,13 +147,13 @@ func (e *Engine) Play(leg *Leg, frames [][]byte, loop bool) *Stream {
 	s := &Stream{leg: leg, frames: frames, pt: uint8(leg.Format().Codec), loop: loop, done: make(chan struct{})}
 	select {
 	case <-e.stop:
-		close(s.done)
+		s.finish()
 		return s
 	default:
 	}
 	if len(frames) == 0 {
 		s.ended = true
-		close(s.done)
+		s.finish()
 		return s
 	}
 	leg.startBurst()
@@ -295,7 +328,7 @@ func (sh *shard) remove(slot, i int, ended bool) []*Stream {
 	sh.active--
 	s.ended = ended
 	sh.ended()
-	close(s.done)
+	s.finish()
 	return list
 }
 
@@ -317,7 +350,7 @@ func (sh *shard) reap() {
 	for _, s := range sh.adds {
 		if s.stop.Load() {
 			sh.ended()
-			close(s.done)
+			s.finish()
 			continue
 		}
 		kept = append(kept, s)
@@ -337,7 +370,7 @@ func (sh *shard) closeAll() {
 	sh.mu.Lock()
 	for _, s := range sh.adds {
 		sh.ended()
-		close(s.done)
+		s.finish()
 	}
 	sh.adds = nil
 	sh.mu.Unlock()

@@ -53,6 +53,9 @@ type call struct {
 	// settled records for the overload control that the call is set up
 	// (routed, its media bound) or refused.
 	settled func(time.Time)
+	// release gives the call's place back to the server once it is over:
+	// the last thing the call does, from whichever goroutine ends it.
+	release func()
 }
 
 func newCall(s *Server, req *sip.Request, tx sip.ServerTransaction) *call {
@@ -66,30 +69,50 @@ func newCall(s *Server, req *sip.Request, tx sip.ServerTransaction) *call {
 // end ends the call for cause, from any goroutine.
 func (c *call) end(cause error) { c.cancel(cause) }
 
-// run handles the call from INVITE to its end, in the order it happens.
+// run handles the call from INVITE to its end, in the order it happens,
+// on the INVITE's handler goroutine. An announcement to an answered
+// caller plays without it: run returns, and the call goes on from the
+// announcement's end (afterAnnouncement) on a goroutine of its own.
 func (c *call) run() {
-	defer c.cancel(nil)
-	if err := c.caller.open(); err != nil {
-		c.s.respond(c.caller.tx, c.caller.req, 400, "Bad Request")
+	if !c.begin() {
+		c.over()
 		return
 	}
-	s := c.s
-	s.dialogs.register(c.caller.dlg.ID, c, false)
-	defer s.dialogs.unregister(c.caller.dlg.ID)
-	c.caller.onGone(func() { c.end(errCallerGone) })
-
-	ok := c.identify() && c.decide() && c.bindCaller()
-	c.settled(time.Now())
-	if !ok {
-		return
-	}
-	defer c.finish()
 	switch c.dec.Verdict {
 	case routing.VerdictAnnounceThenHangup, routing.VerdictAnnounceThenBridge:
-		c.announce()
+		if c.announce() {
+			return // goes on from the announcement's end
+		}
 	default:
 		c.bridgeAtOnce()
 	}
+	c.finish()
+	c.over()
+}
+
+// begin opens the caller's dialog, reads and routes the call and binds
+// the caller's media; false when the call was refused or could not start.
+func (c *call) begin() bool {
+	if err := c.caller.open(); err != nil {
+		c.s.respond(c.caller.tx, c.caller.req, 400, "Bad Request")
+		c.settled(time.Now())
+		return false
+	}
+	c.s.dialogs.register(c.caller.dlg.ID, c, false)
+	c.caller.onGone(func() { c.end(errCallerGone) })
+	ok := c.identify() && c.decide() && c.bindCaller()
+	c.settled(time.Now())
+	return ok
+}
+
+// over ends the call's life: its dialog no longer takes requests, its
+// context ends, and the server counts it out.
+func (c *call) over() {
+	if c.caller.dlg != nil {
+		c.s.dialogs.unregister(c.caller.dlg.ID)
+	}
+	c.cancel(nil)
+	c.release()
 }
 
 // refuse answers the INVITE with a failure before the call is handled.
@@ -167,10 +190,14 @@ func (c *call) bindCaller() bool {
 	return true
 }
 
-// announce answers the caller (or opens early media), plays the
-// announcement, then hangs up or connects the caller to the initial
-// number while the caller hears ringback.
-func (c *call) announce() {
+// announce answers the caller (or opens early media) and plays the
+// announcement. To an answered caller it plays with no goroutine waiting
+// for it: announce returns true, and afterAnnouncement takes the call
+// on from the announcement's end (or the call's, which stops it). Early
+// media keeps the handler (the INVITE transaction lives as long as it
+// does) and is followed here; false then, and the call is over or
+// connected when announce returns.
+func (c *call) announce() (goesOn bool) {
 	var err error
 	if c.s.cfg.EarlyMedia && !c.caller.delayed {
 		err = c.caller.progress()
@@ -180,9 +207,33 @@ func (c *call) announce() {
 	if err != nil {
 		c.log.Info().Err(err).Msg("caller not answered")
 		c.status = c.callerGoneStatus()
-		return
+		return false
 	}
-	if _, ok := c.play(c.prompt(), false); !ok {
+	st := c.s.media.Play(c.caller.leg(), c.prompt(), false)
+	if c.caller.early {
+		select {
+		case <-st.Done():
+		case <-c.ctx.Done():
+			st.Stop()
+		}
+		c.afterAnnouncement()
+		return false
+	}
+	stop := context.AfterFunc(c.ctx, st.Stop)
+	st.AfterDone(func() {
+		stop()
+		c.afterAnnouncement()
+		c.finish()
+		c.over()
+	})
+	return true
+}
+
+// afterAnnouncement takes the call on once the announcement has ended:
+// the caller left meanwhile, or the call is hung up, or connected to the
+// initial number while the caller hears ringback.
+func (c *call) afterAnnouncement() {
+	if c.ctx.Err() != nil {
 		c.status = c.callerGoneStatus()
 		return
 	}
@@ -190,7 +241,7 @@ func (c *call) announce() {
 		c.status = routing.StatusTerminated
 		return
 	}
-	ring, _ := c.play(c.s.ringback[ringIndex(c.caller.leg().Format().Codec)], true)
+	ring := c.s.media.Play(c.caller.leg(), c.s.ringback[ringIndex(c.caller.leg().Format().Codec)], true)
 	c.connect("", ring)
 }
 
@@ -239,22 +290,6 @@ func ringIndex(codec audio.Codec) int {
 		return 1
 	}
 	return 0
-}
-
-// play plays frames to the caller until they end (true) or the call does
-// (false); a looping stream is returned at once.
-func (c *call) play(frames [][]byte, loop bool) (*media.Stream, bool) {
-	st := c.s.media.Play(c.caller.leg(), frames, loop)
-	if loop {
-		return st, true
-	}
-	select {
-	case <-st.Done():
-		return st, true
-	case <-c.ctx.Done():
-		st.Stop()
-		return st, false
-	}
 }
 
 // callerGoneStatus is the report status when the caller leaves first.

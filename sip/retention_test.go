@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 	"weak"
@@ -10,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/phonediversions/phonediversions/audio"
+	"github.com/phonediversions/phonediversions/routing"
 )
 
 // TestFinishedCallsAreFreed ends calls and checks that each call, and
@@ -106,4 +108,46 @@ func oneCall(t *testing.T, s *Server) weak.Pointer[call] {
 		return weak.Make(c)
 	}
 	panic("unreachable")
+}
+
+// TestAnnouncementPlaysWithoutAGoroutine: once the caller is answered,
+// the INVITE's handler goroutine returns while the announcement plays;
+// the call goes on from the announcement's end (its report and BYE are
+// TestAnnounceThenHangUp's). A goroutine parked per call for the
+// announcement's length was 8 KiB of stack per call in progress.
+func TestAnnouncementPlaysWithoutAGoroutine(t *testing.T) {
+	f := newFixture(t, nil)
+	announceOnly(f)
+	caller := newPhone(t, "0791234567", audio.PCMU, 0x11)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dlg, err := caller.invite(ctx, f.srv.UDPPort(), "5000", caller.sdp(), diversion("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered(t, dlg, nil)
+	// While the call is in progress (its announcement plays), no goroutine
+	// is in the INVITE's handler.
+	eventually(t, 5*time.Second, "the call in progress without a handler goroutine", func() bool {
+		return handlers() == 0 && f.srv.ActiveCalls() == 1
+	})
+	caller.waitBye(10 * time.Second)
+	eventually(t, 5*time.Second, "the call over", func() bool { return f.srv.ActiveCalls() == 0 })
+	if e := f.report(); e.Status != routing.StatusTerminated {
+		t.Fatalf("report %+v", e)
+	}
+}
+
+// handlers counts the goroutines in the call handler's INVITE handler.
+func handlers() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	return strings.Count(string(buf), "sip.(*Server).onInvite(")
 }

@@ -334,8 +334,10 @@ func ignoreClosed(err error) error {
 }
 
 // onInvite takes every INVITE: a re-INVITE goes to its call, a new INVITE
-// is admitted and becomes a call whose handler lives as long as the call
-// (sipgo ends the transaction when the handler returns).
+// is admitted and becomes a call. The handler runs the call until the
+// INVITE is answered and acknowledged (sipgo ends the transaction when the
+// handler returns); an announcement then plays without it, and the call
+// goes on from the announcement's end (call.go).
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if hasToTag(req) {
 		s.inDialog(req, tx, func(d dialogRef) { d.c.onRefresh(req, tx, d.far) })
@@ -349,11 +351,6 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.active.Add(1)
 	s.wg.Add(1)
 	settled := s.overload.begin(time.Now())
-	defer func() {
-		settled(time.Now())
-		s.active.Add(-1)
-		s.wg.Done()
-	}()
 	select {
 	case s.loadKick <- struct{}{}:
 	default:
@@ -364,11 +361,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Lock()
 	s.calls[c] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
+	c.release = func() {
+		settled(time.Now())
 		s.mu.Lock()
 		delete(s.calls, c)
 		s.mu.Unlock()
-	}()
+		s.active.Add(-1)
+		s.wg.Done()
+	}
 	c.run()
 }
 
