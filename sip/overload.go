@@ -45,13 +45,17 @@ const (
 	strikesToSaturate = 3
 	window            = 20 // looks: a second
 	overInWindow      = window / 2
-	lateAtLeast       = 100 // announcement packets a look needs to judge their share
+	// lateAtLeast is how many late packets a look needs before their
+	// share counts: a few late packets of a lightly loaded node (a
+	// stall of the machine, not of the node's own making) are no
+	// overload.
+	lateAtLeast = 25
 	cutEvery          = time.Second
 	// shedRetryAfter is the Retry-After of a call refused for overload:
 	// short, since the node takes calls again as soon as it keeps up.
 	shedRetryAfter = 2 * time.Second
 	// defaultOverloadFloor is Config.OverloadFloor's default.
-	defaultOverloadFloor = 50
+	defaultOverloadFloor = 100
 )
 
 // Load is one look's measures.
@@ -76,7 +80,7 @@ func (l Load) over() string {
 		return "calls are set up slowly"
 	case l.WakeLate > wakeBound:
 		return "the node wakes late (short of CPU)"
-	case l.Paced >= lateAtLeast && float64(l.PacedLate) > lateBound*float64(l.Paced):
+	case l.PacedLate >= lateAtLeast && float64(l.PacedLate) > lateBound*float64(l.Paced):
 		return "announcement packets are sent late"
 	}
 	return ""

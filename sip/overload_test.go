@@ -20,7 +20,7 @@ func TestOverloadDecision(t *testing.T) {
 	slowFinished := Load{LongestSetup: 60 * time.Millisecond}
 	wokeLate := Load{WakeLate: 30 * time.Millisecond}
 	lateMedia := Load{Paced: 5000, PacedLate: 60}      // 1.2 % late
-	fewLate := Load{Paced: 50, PacedLate: 40}          // too few packets to judge
+	fewLate := Load{Paced: 150, PacedLate: 20}         // 13 %, but too few late packets to judge
 	lateUnderBound := Load{Paced: 5000, PacedLate: 40} // 0.8 % late
 	type step struct {
 		load   Load
@@ -32,7 +32,7 @@ func TestOverloadDecision(t *testing.T) {
 		refuse    int // a new call with this many in progress: refused?
 		refused   bool
 	}
-	const hard, floor = 5000, 50
+	const hard, floor = 5000, 100
 	tests := []struct {
 		name  string
 		steps []step
@@ -74,7 +74,7 @@ func TestOverloadDecision(t *testing.T) {
 			{load: wokeLate, active: 1000},
 			{load: slowSetup, active: 1000, saturated: true, limit: 900},
 		}},
-		{"late packets judged only on enough of them, and under 1 % is no overload", []step{
+		{"late packets judged only when enough are late, and under 1 % is no overload", []step{
 			{load: fewLate, active: 1000},
 			{load: fewLate, active: 1000},
 			{load: fewLate, active: 1000, limit: hard, refuse: 1000},

@@ -69,7 +69,7 @@ type Config struct {
 	// not carry well, without configuration.
 	MaxCalls int
 	// OverloadFloor is the number of calls in progress below which the
-	// overload control refuses nothing on its measures; 0 means 50, a
+	// overload control refuses nothing on its measures; 0 means 100, a
 	// negative value none.
 	OverloadFloor int
 	// EarlyMedia plays the announcement in a 183 session instead of
