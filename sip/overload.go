@@ -50,7 +50,7 @@ const (
 	// stall of the machine, not of the node's own making) are no
 	// overload.
 	lateAtLeast = 25
-	cutEvery          = time.Second
+	cutEvery    = time.Second
 	// shedRetryAfter is the Retry-After of a call refused for overload:
 	// short, since the node takes calls again as soon as it keeps up.
 	shedRetryAfter = 2 * time.Second
