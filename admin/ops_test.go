@@ -27,7 +27,8 @@ func TestMetrics(t *testing.T) {
 	lateness.Counts[1000] = 1 // beyond 100 ms
 	f := newFixture(t, func(f *fixture) {
 		f.probes.Telephony = func() admin.Telephony {
-			return admin.Telephony{CallsStarted: 42, CallsRejected: 2, ActiveCalls: 3, Streams: 5,
+			return admin.Telephony{CallsStarted: 42, CallsRejected: 9, ActiveCalls: 3, Streams: 5,
+				CallsShed: 7, CallLimit: 2400, Overloaded: true,
 				Outcomes: map[routing.Status]uint64{routing.StatusConnected: 30, routing.StatusCancelled: 9},
 				RTPSent:  1000, RTPLate: 11, Lateness: lateness}
 		}
@@ -46,7 +47,10 @@ func TestMetrics(t *testing.T) {
 		`phonediversions_http_requests_total{code="200",route="/Rest/toggleDiversion"} 1`,
 		`phonediversions_http_requests_total{code="200",route="/phone"} 1`,
 		`phonediversions_calls_total 42`,
-		`phonediversions_calls_rejected_total 2`,
+		`phonediversions_calls_rejected_total 9`,
+		`phonediversions_calls_shed_total 7`,
+		`phonediversions_call_limit_calls 2400`,
+		`phonediversions_overloaded 1`,
 		`phonediversions_calls_ended_total{outcome="Connected"} 30`,
 		`phonediversions_active_calls 3`,
 		`phonediversions_announcement_streams 5`,

@@ -31,8 +31,10 @@ type Announcements interface {
 }
 
 // call is one call from its INVITE to its end: the caller's leg and, when
-// the call is connected, the far leg. Its handler goroutine (run) owns
-// it; requests of its dialogs reach it through the methods named on….
+// the call is connected, the far leg. One goroutine at a time owns it:
+// the INVITE's handler (run), then, for an announcement to an answered
+// caller, the one that takes the call on from the announcement's end;
+// requests of its dialogs reach it through the methods named on….
 type call struct {
 	s     *Server
 	log   zerolog.Logger
