@@ -13,8 +13,10 @@
 //     one killed and started again while SIPp calls (twonodes_test.go).
 //
 // The load and cost benchmarks (load_test.go, cost_test.go,
-// http_load_test.go, reports_load_test.go, upload_load_test.go) run only
-// with PD_LOAD=1; docs/benchmarks.md gives their commands and figures.
+// overload_test.go, http_load_test.go, reports_load_test.go,
+// upload_load_test.go) run only with PD_LOAD=1; docs/benchmarks.md gives
+// their commands and figures. baresipgo is the cost benchmark's bare SIP
+// stack, built by it.
 // The tests need sipp, tshark, curl, chromium, baresip and kamailio
 // (Debian packages sip-tester, tshark, curl, chromium, baresip-core,
 // kamailio), and PostgreSQL through PD_TEST_POSTGRES; .ci/run installs
