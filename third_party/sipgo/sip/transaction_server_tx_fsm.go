@@ -216,9 +216,14 @@ func (tx *ServerTx) actRespondAccept() fsmInput {
 	}
 
 	tx.mu.Lock()
-	tx.timer_l = time.AfterFunc(Timer_L, func() {
-		tx.spinFsm(server_input_timer_l)
-	})
+	// A transaction terminated while its 2xx was going out (the caller's
+	// BYE handled first) keeps no Timer L: it would hold the ended
+	// transaction for 64*T1.
+	if !tx.closed {
+		tx.timer_l = time.AfterFunc(Timer_L, func() {
+			tx.spinFsm(server_input_timer_l)
+		})
+	}
 	tx.mu.Unlock()
 
 	return FsmInputNone
