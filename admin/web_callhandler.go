@@ -143,6 +143,11 @@ func (s *Server) announcementUpload(w http.ResponseWriter, r *http.Request, u *w
 	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.UploadTimeout))
 	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.UploadTimeout + time.Minute))
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes+maxNameField*4)
+	// drain reads what is left of the upload (bounded by the reader
+	// above and the read deadline) before an early refusal, so that the
+	// browser, still sending its file, gets the answer rather than a
+	// connection reset.
+	drain := func() { io.Copy(io.Discard, r.Body) }
 	refuse := func(status int, field, msg string) {
 		if wantsJSONAnswer(r) {
 			writeJSON(w, status, map[string]string{"field": field, "error": msg})
@@ -164,6 +169,7 @@ func (s *Server) announcementUpload(w http.ResponseWriter, r *http.Request, u *w
 			got, _ = io.ReadAll(io.LimitReader(part, 256))
 		}
 		if !tokenEqual(string(got), want) {
+			drain()
 			s.errorPage(w, r, u, http.StatusForbidden, "The form has expired or did not come from this site. Reload the page and try again; nothing was changed.")
 			return
 		}
@@ -174,6 +180,7 @@ func (s *Server) announcementUpload(w http.ResponseWriter, r *http.Request, u *w
 	case s.decodes <- struct{}{}:
 		defer func() { <-s.decodes }()
 	default:
+		drain()
 		w.Header().Set("Retry-After", strconv.Itoa(uploadRetrySeconds))
 		busy := "Another announcement is being converted"
 		if n := cap(s.decodes); n > 1 {
