@@ -85,6 +85,28 @@ func TestUploadTokenNotInTheURL(t *testing.T) {
 	}
 }
 
+// TestRefusedUploadIsAnsweredNotReset: a browser whose form token has
+// expired sends its whole file before it reads the answer. The refusal
+// must reach it as the page that says why, not as a connection reset:
+// a file of 8 MiB is far more than the HTTP server discards on its own
+// before closing a connection whose handler did not read the body.
+func TestRefusedUploadIsAnsweredNotReset(t *testing.T) {
+	f := newFixture(t)
+	f.user("boss", "boss-password", routing.PrivCallHandler)
+	b := f.signIn("boss", "boss-password")
+	big := make([]byte, 8<<20)
+	for range 3 {
+		before := f.snapshot()
+		r := b.uploadForm("", []string{"csrf", "x" + b.csrf, "name", "Welcome"}, "welcome.wav", big)
+		if r.status != http.StatusForbidden || !strings.Contains(r.body, "The form has expired") {
+			t.Fatalf("expired token and a large file: %d %q, want 403 and the page saying why", r.status, r.body)
+		}
+		if after := f.snapshot(); !reflect.DeepEqual(after, before) {
+			t.Fatal("the store changed")
+		}
+	}
+}
+
 func TestAnnouncementUploadPage(t *testing.T) {
 	f := newFixture(t)
 	f.user("boss", "boss-password", routing.PrivCallHandler)

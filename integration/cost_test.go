@@ -221,7 +221,9 @@ func costOnce(t *testing.T, server string, rate, seconds int, wav, ul, caller st
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		waitAnswering(t, port)
+		if !optionsAnswered(port, 10*time.Second) {
+			t.Fatalf("baresipgo does not answer on port %d", port)
+		}
 		pid = cmd.Process.Pid
 	case "product-postgres":
 		dbURL := routingtest.PostgresURL(t)
@@ -289,30 +291,6 @@ func costOnce(t *testing.T, server string, rate, seconds int, wav, ul, caller st
 		t.Logf("%s at %d calls/s: %d failed calls, %d on the answering side", server, rate, r.failed, r.serverFailed)
 	}
 	return r
-}
-
-// waitAnswering sends OPTIONS to a SIP server on a loopback UDP port
-// until it answers anything.
-func waitAnswering(t *testing.T, port int) {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	local := c.LocalAddr().String()
-	buf := make([]byte, 2048)
-	for i := 0; i < 100; i++ {
-		msg := fmt.Sprintf("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-up%d\r\nMax-Forwards: 70\r\n"+
-			"From: <sip:probe@%s>;tag=up\r\nTo: <sip:127.0.0.1:%d>\r\nCall-ID: up-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-			port, local, i, local, port, i)
-		c.WriteToUDP([]byte(msg), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-		if n, err := c.Read(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ") {
-			return
-		}
-	}
-	t.Fatalf("nothing answers SIP on port %d", port)
 }
 
 // bareSipgo builds the bare sipgo answering server (baresipgo) once.

@@ -122,10 +122,6 @@ func newOverload(hard, floor int) *overload {
 func (o *overload) verdict(active int) string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.verdictLocked(active)
-}
-
-func (o *overload) verdictLocked(active int) string {
 	switch {
 	case o.saturated != "":
 		return o.saturated

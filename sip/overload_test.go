@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -183,6 +184,7 @@ func TestSetupMeasures(t *testing.T) {
 func TestOverloadRefusesWith503(t *testing.T) {
 	var behind atomic.Bool
 	f := newFixture(t, func(c *Config) {
+		c.Trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} // 127.0.0.2 is a stranger
 		c.OverloadFloor = -1
 		c.adjustLoad = func(l Load) Load {
 			if behind.Load() {
@@ -223,6 +225,13 @@ func TestOverloadRefusesWith503(t *testing.T) {
 		t.Fatalf("To tags of the 503 and of its retransmission: %q, %q", tag1, tag2)
 	}
 	udp.send(udp.request("ACK", 1, tag1, "shed1", nil, ""))
+	// A stranger is refused as a stranger (403), overloaded or not: the
+	// early 503 is for the trunk's peers only.
+	stranger := dialRawFrom(t, f, "udp", "127.0.0.2")
+	stranger.send(stranger.request("INVITE", 1, "", "shed3", []string{"Diversion: <sip:1002@127.0.0.1>;reason=unconditional"}, stranger.sdp("")))
+	if res := stranger.response("INVITE", 5*time.Second); res.StatusCode != 403 {
+		t.Fatalf("an INVITE from an untrusted address while overloaded: %d, want 403", res.StatusCode)
+	}
 	// Over TCP the admission refuses it the same way.
 	tcp := dialRaw(t, f, "tcp")
 	tcp.send(tcp.request("INVITE", 1, "", "shed2", []string{"Diversion: <sip:1002@127.0.0.1>;reason=unconditional"}, tcp.sdp("")))

@@ -33,11 +33,22 @@ type rawCaller struct {
 // tcp).
 func dialRaw(t *testing.T, f *fixture, transport string) *rawCaller {
 	t.Helper()
+	return dialRawFrom(t, f, transport, "127.0.0.1")
+}
+
+// dialRawFrom connects from a local address of the caller's choosing
+// (another loopback address: another host as the product sees it).
+func dialRawFrom(t *testing.T, f *fixture, transport, from string) *rawCaller {
+	t.Helper()
 	port := f.srv.UDPPort()
 	if transport == "tcp" {
 		port = f.srv.TCPPort()
 	}
-	conn, err := net.Dial(transport, hostPort(port))
+	d := net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(from)}}
+	if transport == "tcp" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	conn, err := d.Dial(transport, hostPort(port))
 	if err != nil {
 		t.Fatal(err)
 	}
