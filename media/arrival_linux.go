@@ -1,7 +1,6 @@
 package media
 
 import (
-	"net"
 	"syscall"
 	"time"
 	"unsafe"
@@ -15,15 +14,9 @@ import (
 // oobSize is room for the stamp's control message.
 const oobSize = 64
 
-// stampArrivals asks the kernel to stamp the datagrams c receives.
-func stampArrivals(c *net.UDPConn) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return
-	}
-	rc.Control(func(fd uintptr) {
-		syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMP, 1)
-	})
+// stampArrivals asks the kernel to stamp the datagrams s receives.
+func stampArrivals(s *udpSocket) {
+	syscall.SetsockoptInt(s.fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMP, 1)
 }
 
 // arrival returns the kernel's stamp in a datagram's control data, or

@@ -3,7 +3,6 @@
 package media
 
 import (
-	"net"
 	"time"
 )
 
@@ -12,7 +11,7 @@ const oobSize = 0
 
 // stampArrivals does nothing where the kernel's stamps are not used: an
 // RTCP packet's arrival is the time it is read.
-func stampArrivals(*net.UDPConn) {}
+func stampArrivals(*udpSocket) {}
 
 // arrival reports that there is no stamp.
 func arrival([]byte) (time.Time, bool) { return time.Time{}, false }

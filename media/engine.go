@@ -24,9 +24,12 @@ type Config struct {
 	ReportInterval time.Duration
 }
 
-// Engine owns the RTP ports, the pacer goroutines and the counters.
+// Engine owns the RTP ports, the pacer goroutines, the reader of every
+// leg's packets, the legs' timers and the counters.
 type Engine struct {
 	ports     *Ports
+	reader    *reader
+	timers    *timers
 	report    time.Duration // RTCP report interval
 	shards    []*shard
 	stats     counters
@@ -55,7 +58,21 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ReportInterval <= 0 {
 		cfg.ReportInterval = 5 * time.Second
 	}
-	e := &Engine{ports: ports, report: cfg.ReportInterval, tc: newTranscoders(), t0: time.Now(), stop: make(chan struct{})}
+	rd, err := newReader()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{ports: ports, reader: rd, report: cfg.ReportInterval, tc: newTranscoders(), t0: time.Now(), stop: make(chan struct{})}
+	e.timers = newTimers(e)
+	e.wg.Add(2)
+	go func() {
+		defer e.wg.Done()
+		rd.run()
+	}()
+	go func() {
+		defer e.wg.Done()
+		e.timers.run(e.stop)
+	}()
 	for i := 0; i < cfg.Shards; i++ {
 		sh := &shard{e: e, kick: make(chan struct{}, 1), lateAt: cfg.LateAfter}
 		e.shards = append(e.shards, sh)
@@ -114,11 +131,12 @@ func (e *Engine) Pacing(bound time.Duration) (sent, late uint64) {
 	return sent, late
 }
 
-// Close stops the pacer; streams still playing end (Done closes). Legs are
-// closed by their owners.
+// Close stops the pacer, the reader and the timers; streams still playing
+// end (Done closes). Legs are closed by their owners.
 func (e *Engine) Close() {
 	e.closeOnce.Do(func() {
 		close(e.stop)
+		e.reader.close()
 		e.wg.Wait()
 	})
 }

@@ -2,11 +2,8 @@ package media
 
 import (
 	"encoding/binary"
-	"errors"
 	"math/rand/v2"
-	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,13 +50,14 @@ type Remote struct {
 }
 
 // Leg is one call party's RTP session: a socket for RTP and one for RTCP,
-// the peer's address, the outgoing stream state and a reader that takes
-// the peer's packets. Exactly one writer (a Stream or a Bridge) sends on a
+// the peer's address and the outgoing stream state. The engine's reader
+// takes the peer's packets, its timers send and read the reports and
+// watch for silence. Exactly one writer (a Stream or a Bridge) sends on a
 // leg at a time.
 type Leg struct {
 	e    *Engine
-	conn *net.UDPConn
-	rtcp *net.UDPConn
+	conn *udpSocket
+	rtcp *udpSocket
 	port int
 
 	format atomic.Uint32 // Format packed
@@ -75,7 +73,17 @@ type Leg struct {
 	onTimeout func()
 	waiting   atomic.Bool // the peer has no reason to send yet (HoldTimeout)
 
-	in inbound // statistics of what the peer sends; the reader's
+	in inbound // statistics of what the peer sends
+
+	// rmu is held while the reader or the timers use the sockets: Close
+	// takes it before closing them.
+	rmu        sync.Mutex
+	closed     atomic.Bool
+	readID     uint64       // the reader's id of the leg
+	rtcpTx     *rawSender   // reports; under rmu
+	nextReport atomic.Int64 // engine clock, ns
+	timerAt    time.Duration
+	timerIdx   int // in the engine's timer heap; -1 when not in it
 
 	out       sync.Mutex // guards the fields below
 	hdr       rtp.Header
@@ -85,7 +93,7 @@ type Leg struct {
 	sentPkts  uint32
 	sentBytes uint32
 	outBuf    [maxPacket]byte
-	tx        *rawSender // nil: written through conn
+	tx        *rawSender
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -109,24 +117,32 @@ type LegConfig struct {
 // NewLeg opens a leg on a free pair of ports of the engine's range.
 // Errors: ErrNoPorts.
 func (e *Engine) NewLeg(cfg LegConfig) (*Leg, error) {
-	pair, err := e.ports.Listen()
+	pair, err := e.ports.listen()
 	if err != nil {
 		return nil, err
 	}
-	l := &Leg{e: e, conn: pair.RTP, rtcp: pair.RTCP, port: pair.Port, timeout: cfg.Timeout, onTimeout: cfg.OnTimeout,
-		done: make(chan struct{})}
-	stampArrivals(pair.RTCP)
-	l.tx = newRawSender(pair.RTP)
+	l := &Leg{e: e, conn: pair.rtp, rtcp: pair.rtcp, port: pair.port, timeout: cfg.Timeout, onTimeout: cfg.OnTimeout,
+		timerIdx: -1, done: make(chan struct{})}
+	stampArrivals(pair.rtcp)
+	l.tx = newRawSender(pair.rtp)
+	l.rtcpTx = newRawSender(pair.rtcp)
+	now := e.now()
+	l.nextReport.Store(int64(now + e.report/2 + time.Duration(rand.Int64N(int64(e.report/2)))))
+	l.lastRecv.Store(int64(now))
 	l.SetFormat(cfg.Format)
+	l.hdr = rtp.Header{Version: 2, SSRC: rand.Uint32(), SequenceNumber: uint16(rand.Uint32()), Timestamp: rand.Uint32()}
+	l.newBurst = true
 	l.waiting.Store(cfg.HoldTimeout)
+	if err := e.reader.add(l); err != nil {
+		l.closed.Store(true)
+		e.ports.release(pair)
+		return nil, err
+	}
 	if cfg.Peer.IsValid() {
 		l.SetPeer(cfg.Peer)
 	}
-	l.hdr = rtp.Header{Version: 2, SSRC: rand.Uint32(), SequenceNumber: uint16(rand.Uint32()), Timestamp: rand.Uint32()}
-	l.newBurst = true
-	l.lastRecv.Store(int64(e.now()))
 	e.stats.legs.Add(1)
-	go l.read()
+	e.timers.schedule(l, l.deadline())
 	return l, nil
 }
 
@@ -134,7 +150,7 @@ func (e *Engine) NewLeg(cfg LegConfig) (*Leg, error) {
 func (l *Leg) Port() int { return l.port }
 
 // LocalAddr returns the RTP socket's address.
-func (l *Leg) LocalAddr() netip.AddrPort { return l.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (l *Leg) LocalAddr() netip.AddrPort { return l.conn.localAddr() }
 
 // SetFormat changes the negotiated format (after an SDP answer or a
 // re-INVITE).
@@ -167,9 +183,14 @@ func (l *Leg) SetRemote(r Remote) {
 	l.wake()
 }
 
-// wake makes the reader look at its deadline again (the silence check may
-// have started or stopped).
-func (l *Leg) wake() { l.conn.SetReadDeadline(time.Now()) }
+// wake brings the leg's timer forward when its silence check now falls
+// due earlier (it started, or the silence counts from another time); a
+// timer that fires early finds nothing due and is set again.
+func (l *Leg) wake() {
+	if l.timeout > 0 {
+		l.e.timers.schedule(l, l.deadline())
+	}
+}
 
 // SetPeer sets the peer's RTP address for a peer that sends and receives:
 // SetRemote with RTCP on the next port.
@@ -206,73 +227,82 @@ func (l *Leg) timed() bool {
 // Done is closed when the leg is closed.
 func (l *Leg) Done() <-chan struct{} { return l.done }
 
-// Close stops the reader and releases the ports. Safe to call more than
-// once.
+// Close stops the leg's reading and reports and releases its ports. Safe
+// to call more than once.
 func (l *Leg) Close() {
 	l.closeOnce.Do(func() {
+		l.closed.Store(true)
 		close(l.done)
 		l.sink.Store(nil)
-		l.e.ports.Release(PortPair{RTP: l.conn, RTCP: l.rtcp, Port: l.port})
+		l.e.reader.remove(l)
+		l.e.timers.unschedule(l)
+		l.rmu.Lock()
+		l.out.Lock()
+		l.e.ports.release(portPair{rtp: l.conn, rtcp: l.rtcp, port: l.port})
+		l.out.Unlock()
+		l.rmu.Unlock()
 		l.e.stats.legs.Add(-1)
 	})
 }
 
-// read takes the peer's packets until the leg closes: it keeps those from
-// the peer's address, hands them to the bridge when there is one, watches
-// for silence, and sends and reads RTCP reports on its schedule.
-func (l *Leg) read() {
-	buf := make([]byte, maxPacket)
+// take handles one packet the reader read: it keeps those from the
+// peer's address, hands them to the bridge when there is one and counts
+// them.
+func (l *Leg) take(pkt []byte, from netip.AddrPort, now time.Duration) {
 	e := l.e
-	nextReport := e.now() + e.report/2 + time.Duration(rand.Int64N(int64(e.report/2)))
-	for {
-		l.setDeadline(nextReport)
-		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				return // closed
-			}
-			now := e.now()
-			if now >= nextReport {
-				l.report(now, buf)
-				nextReport = now + e.report
-			}
-			if l.timeout > 0 && l.timed() && now-time.Duration(l.lastRecv.Load()) >= l.timeout {
-				e.stats.timeouts.Add(1)
-				if l.onTimeout != nil {
-					l.onTimeout()
-				}
-				return
-			}
-			continue
-		}
-		now := e.now()
-		pkt := buf[:n]
-		if n < rtpHeaderLen || pkt[0]>>6 != 2 || (pkt[1] >= 200 && pkt[1] <= 204) {
-			// Not RTP, or RTCP multiplexed on the RTP port: not audio.
-			e.stats.dropped.Add(1)
-			continue
-		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if !l.accept(from) {
-			e.stats.dropped.Add(1) // not the peer the signalling names
-			continue
-		}
-		l.lastRecv.Store(int64(now))
-		e.stats.received.Add(1)
-		l.in.count(pkt, now)
-		if f := l.sink.Load(); f != nil {
-			f.forward(pkt, now)
-		}
+	if len(pkt) < rtpHeaderLen || pkt[0]>>6 != 2 || (pkt[1] >= 200 && pkt[1] <= 204) {
+		// Not RTP, or RTCP multiplexed on the RTP port: not audio.
+		e.stats.dropped.Add(1)
+		return
+	}
+	if !l.accept(from) {
+		e.stats.dropped.Add(1) // not the peer the signalling names
+		return
+	}
+	l.lastRecv.Store(int64(now))
+	e.stats.received.Add(1)
+	l.in.count(pkt, now)
+	if f := l.sink.Load(); f != nil {
+		f.forward(pkt, now)
 	}
 }
 
-// setDeadline wakes the reader for the next report or the silence check.
-func (l *Leg) setDeadline(nextReport time.Duration) {
-	at := nextReport
+// deadline is when the leg's timer must fire next: its next report, or
+// the end of the silence the peer is allowed, whichever is first.
+func (l *Leg) deadline() time.Duration {
+	at := time.Duration(l.nextReport.Load())
 	if l.timeout > 0 && l.timed() {
 		at = min(at, time.Duration(l.lastRecv.Load())+l.timeout)
 	}
-	l.conn.SetReadDeadline(time.Now().Add(max(at-l.e.now(), time.Millisecond)))
+	return at
+}
+
+// tick is the leg's timer: it reads the peer's reports and sends ours
+// when due, and ends a leg whose peer stayed silent too long (OnTimeout,
+// once). It returns when to fire next, ok false when the leg is done
+// (closed or timed out). now may be up to timerSlack before the
+// deadline. buf is room for an RTCP packet.
+func (l *Leg) tick(now time.Duration, buf []byte) (next time.Duration, ok bool) {
+	e := l.e
+	due := now + timerSlack
+	l.rmu.Lock()
+	if l.closed.Load() {
+		l.rmu.Unlock()
+		return 0, false
+	}
+	if due >= time.Duration(l.nextReport.Load()) {
+		l.report(now, buf)
+		l.nextReport.Store(int64(now + e.report))
+	}
+	l.rmu.Unlock()
+	if l.timeout > 0 && l.timed() && due-time.Duration(l.lastRecv.Load()) >= l.timeout {
+		e.stats.timeouts.Add(1)
+		if l.onTimeout != nil {
+			l.onTimeout()
+		}
+		return 0, false
+	}
+	return l.deadline(), true
 }
 
 // accept reports whether a packet from comes from the peer: from the IP
@@ -333,12 +363,7 @@ func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *tran
 	if tc != nil {
 		tc.apply(l.outBuf[n : n+m])
 	}
-	var err error
-	if l.tx != nil {
-		err = l.tx.send(l.outBuf[:n+m], *dest)
-	} else {
-		_, err = l.conn.WriteToUDPAddrPort(l.outBuf[:n+m], *dest)
-	}
+	err := l.tx.send(l.outBuf[:n+m], *dest)
 	if err == nil {
 		l.sentPkts++
 		l.sentBytes += uint32(m)

@@ -3,7 +3,6 @@ package media
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 )
@@ -23,10 +22,10 @@ type Ports struct {
 	next int
 }
 
-// PortPair is an RTP socket on an even port and the RTCP socket above it.
-type PortPair struct {
-	RTP, RTCP *net.UDPConn
-	Port      int // the RTP port
+// portPair is an RTP socket on an even port and the RTCP socket above it.
+type portPair struct {
+	rtp, rtcp *udpSocket
+	port      int // the RTP port
 }
 
 // NewPorts returns an allocator of the port pairs in [min, max] on ip.
@@ -54,10 +53,10 @@ func (p *Ports) InUse() int {
 	return len(p.used)
 }
 
-// Listen binds the next free pair. Pairs are handed out in turn round the
+// listen binds the next free pair. Pairs are handed out in turn round the
 // range, so a pair just released is the last to be reused, leaving time
 // for stray packets of its last call to die out. Errors: ErrNoPorts.
-func (p *Ports) Listen() (PortPair, error) {
+func (p *Ports) listen() (portPair, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := p.Capacity()
@@ -70,26 +69,26 @@ func (p *Ports) Listen() (PortPair, error) {
 		if p.used[port] {
 			continue
 		}
-		rtpConn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port))))
+		rtpConn, err := listenUDP(p.ip, port)
 		if err != nil {
 			continue // held by someone else
 		}
-		rtcpConn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port+1))))
+		rtcpConn, err := listenUDP(p.ip, port+1)
 		if err != nil {
-			rtpConn.Close()
+			rtpConn.close()
 			continue
 		}
 		p.used[port] = true
-		return PortPair{RTP: rtpConn, RTCP: rtcpConn, Port: port}, nil
+		return portPair{rtp: rtpConn, rtcp: rtcpConn, port: port}, nil
 	}
-	return PortPair{}, ErrNoPorts
+	return portPair{}, ErrNoPorts
 }
 
-// Release closes the pair's sockets and frees its ports.
-func (p *Ports) Release(pair PortPair) {
-	pair.RTP.Close()
-	pair.RTCP.Close()
+// release closes the pair's sockets and frees its ports.
+func (p *Ports) release(pair portPair) {
+	pair.rtp.close()
+	pair.rtcp.close()
 	p.mu.Lock()
-	delete(p.used, pair.Port)
+	delete(p.used, pair.port)
 	p.mu.Unlock()
 }

@@ -137,7 +137,7 @@ func (l *Leg) report(now time.Duration, buf []byte) {
 	}
 	l.in.mu.Unlock()
 	n := l.buildReport(buf, now, time.Now())
-	if _, err := l.rtcp.WriteToUDPAddrPort(buf[:n], dest); err == nil {
+	if err := l.rtcpTx.send(buf[:n], dest); err == nil {
 		l.e.stats.rtcpSent.Add(1)
 	}
 }
@@ -197,21 +197,18 @@ func (l *Leg) buildReport(buf []byte, now time.Duration, wall time.Time) int {
 
 // readReports takes the RTCP packets waiting on the leg's RTCP socket
 // without waiting for more, each with the time it arrived. buf is room
-// for one packet (the reader's buffer: a reader goroutine's stack stays
-// small).
+// for one packet.
 func (l *Leg) readReports(buf []byte) {
 	var oob [oobSize]byte
-	l.rtcp.SetReadDeadline(time.Now().Add(time.Millisecond))
 	for {
-		n, oobn, _, from, err := l.rtcp.ReadMsgUDPAddrPort(buf, oob[:])
+		n, oobn, from, err := l.rtcp.recv(buf, oob[:])
 		if err != nil {
-			return // none waiting (the deadline), or closed
+			return // none waiting, or closed
 		}
 		at, ok := arrival(oob[:oobn])
 		if !ok {
 			at = time.Now()
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		if r := l.remote.Load(); r == nil || from.Addr() != r.RTP.Addr() {
 			l.e.stats.dropped.Add(1)
 			continue

@@ -30,15 +30,12 @@ func TestRawSenderReachesEachFamily(t *testing.T) {
 				t.Skipf("no %v on this machine: %v", c.to, err)
 			}
 			defer recv.Close()
-			conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.from, 0)))
+			conn, err := listenUDP(c.from, 0)
 			if err != nil {
 				t.Skipf("no %v on this machine: %v", c.from, err)
 			}
-			defer conn.Close()
+			defer conn.close()
 			s := newRawSender(conn)
-			if s == nil {
-				t.Fatal("no raw sender for a UDP socket")
-			}
 			to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
 			if c.mapped {
 				to = netip.AddrPortFrom(netip.AddrFrom16(to.Addr().As16()), to.Port())
@@ -60,19 +57,19 @@ func TestRawSenderReachesEachFamily(t *testing.T) {
 				if string(buf[:n]) != payload {
 					t.Errorf("received %q, want %q", buf[:n], payload)
 				}
-				if from.Port() != conn.LocalAddr().(*net.UDPAddr).AddrPort().Port() {
-					t.Errorf("from port %d, want the sending socket's %v", from.Port(), conn.LocalAddr())
+				if from.Port() != conn.localAddr().Port() {
+					t.Errorf("from port %d, want the sending socket's %v", from.Port(), conn.localAddr())
 				}
 			}
 		})
 	}
 	t.Run("closed socket", func(t *testing.T) {
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		conn, err := listenUDP(netip.MustParseAddr("127.0.0.1"), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := newRawSender(conn)
-		conn.Close()
+		conn.close()
 		if err := s.send([]byte("x"), netip.MustParseAddrPort("127.0.0.1:9")); err == nil {
 			t.Error("a send on a closed socket succeeded")
 		}
@@ -98,7 +95,12 @@ func BenchmarkRawSend(b *testing.B) {
 			conn.WriteToUDPAddrPort(pkt, to)
 		}
 	})
-	s := newRawSender(conn)
+	sock, err := listenUDP(netip.MustParseAddr("127.0.0.1"), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sock.close()
+	s := newRawSender(sock)
 	b.Run("raw", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -119,11 +121,11 @@ func BenchmarkRawSend(b *testing.B) {
 		defer r.Close()
 		r.SetReadBuffer(1)
 		peers = append(peers, r.LocalAddr().(*net.UDPAddr).AddrPort())
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		c, err := listenUDP(netip.MustParseAddr("127.0.0.1"), 0)
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer c.Close()
+		defer c.close()
 		senders = append(senders, newRawSender(c))
 	}
 	b.Run("raw-1000-sockets", func(b *testing.B) {

@@ -183,7 +183,7 @@ func newURingBench(tb testing.TB, n int) *uringBench {
 		ub.conns = append(ub.conns, recv, c)
 		rc, _ := c.SyscallConn()
 		rc.Control(func(fd uintptr) { ub.fds = append(ub.fds, int(fd)) })
-		ub.senders = append(ub.senders, newRawSender(c))
+		ub.senders = append(ub.senders, newRawSender(&udpSocket{fd: ub.fds[len(ub.fds)-1]})) // c keeps the socket
 		to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
 		ub.peers = append(ub.peers, to)
 		a := &ub.addrs[i]

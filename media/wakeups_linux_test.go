@@ -32,7 +32,11 @@ func TestPacerWakeupsMatchSends(t *testing.T) {
 		var legs []*Leg
 		for range n {
 			c, addr := sinkConn(t)
-			stampArrivals(c)
+			rc, err := c.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc.Control(func(fd uintptr) { stampArrivals(&udpSocket{fd: int(fd)}) })
 			leg, err := e.NewLeg(LegConfig{Format: Format{Codec: audio.PCMU}, Peer: addr})
 			if err != nil {
 				t.Fatal(err)
