@@ -6,7 +6,8 @@ import (
 )
 
 // forwarder relays the packets one leg reads to another leg. It runs on the
-// source leg's reader goroutine only.
+// goroutine that reads the source leg (the engine's reader), one packet
+// at a time.
 type forwarder struct {
 	src, dst *Leg
 	tc       transcoders

@@ -48,7 +48,8 @@ type Quality struct {
 }
 
 // inbound keeps the statistics of the peer's stream (RFC 3550 A.1, A.8)
-// and of its reports. The reader goroutine writes them; Quality reads.
+// and of its reports. The engine's reader and timers write them; Quality
+// reads.
 type inbound struct {
 	mu sync.Mutex
 	source
