@@ -75,6 +75,11 @@ type Config struct {
 	MaxDecodes int
 	// Now is the clock (tests set one).
 	Now func() time.Time
+	// OnSignIn, when set, is told of each web sign-in that succeeded.
+	OnSignIn func(username string)
+	// Version is the program's version, exported as
+	// phonediversions_build_info.
+	Version string
 }
 
 // Probes tell the server about the parts of the program it does not own.
@@ -150,6 +155,9 @@ func New(cfg Config, svc *routing.Service, ann Announcements, probes Probes, log
 	}
 	if cfg.PublicURL == nil {
 		cfg.PublicURL = &url.URL{Scheme: "http", Host: "127.0.0.1"}
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
 	}
 	tmpl, err := loadTemplates()
 	if err != nil {

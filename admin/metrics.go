@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -127,7 +128,11 @@ func newMetrics(s *Server) *metrics {
 		overloaded: prometheus.NewDesc("phonediversions_overloaded",
 			"1 while the node refuses every new call because it does not keep up, 0 otherwise.", nil, nil),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m,
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "phonediversions_build_info",
+		Help:        "Always 1; its labels name the running build: version (the release, or the commit it was built from) and goversion.",
+		ConstLabels: prometheus.Labels{"version": s.cfg.Version, "goversion": runtime.Version()}})
+	build.Set(1)
+	m.reg.MustRegister(m.requests, m.duration, m, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -100,6 +100,9 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setSessionCookie(w, token, s.cfg.Sessions.Max)
+	if s.cfg.OnSignIn != nil {
+		s.cfg.OnSignIn(user.Username)
+	}
 	http.SetCookie(w, &http.Cookie{Name: signInCookie, Path: "/signin", MaxAge: -1, HttpOnly: true, Secure: s.tls.Load(), SameSite: http.SameSiteStrictMode})
 	info(r).user = user.Username
 	next := localPath(r.PostFormValue("next"))

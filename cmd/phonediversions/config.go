@@ -231,7 +231,7 @@ func hostPort(dst func(*Config) *string) func(*Config, string) error {
 // --print-config flag prints it as a config file.
 func settings() []setting {
 	return []setting{
-		{"data_dir", "data", "folder of the database and the announcements; created on first start",
+		{"data_dir", "data", "folder of the database and the announcements; created on first start. Under systemd the default is the unit's StateDirectory ($STATE_DIRECTORY: /var/lib/phonediversions)",
 			str(func(c *Config) *string { return &c.DataDir })},
 		{"database_url", "", "the store: empty or sqlite:PATH is the embedded SQLite file (empty: phonediversions.db in data_dir); postgres://user@host:port/database (or postgresql://, with sslmode, pool_max_conns, …) a PostgreSQL database that several nodes share. Give a password as PHONEDIVERSIONS_DATABASE_URL rather than in a file",
 			databaseURL},
@@ -343,6 +343,9 @@ func ParseConfig(args []string, getenv func(string) string, stdout io.Writer) (C
 		if err := s.set(&c, s.def); err != nil {
 			return c, fmt.Errorf("default of %s: %w", s.key, err)
 		}
+	}
+	if dirs := getenv("STATE_DIRECTORY"); dirs != "" {
+		c.DataDir, _, _ = strings.Cut(dirs, ":") // systemd's StateDirectory=
 	}
 
 	fs := flag.NewFlagSet("phonediversions", flag.ContinueOnError)
@@ -465,10 +468,33 @@ func readConfigFile(c *Config, path string, all []setting) error {
 	return sc.Err()
 }
 
+// writeDefaultConfig writes a config file with every key, its help and
+// its default, each key commented out: the file changes nothing until a
+// line is uncommented, and a changed line stands out.
 func writeDefaultConfig(w io.Writer, all []setting) {
-	fmt.Fprintln(w, "# PhoneDiversions configuration. Every key is shown with its default.")
+	fmt.Fprintln(w, "# PhoneDiversions configuration. Every key is shown with its default,")
+	fmt.Fprintln(w, "# commented out: remove the \"#\" before a key to change it.")
 	fmt.Fprintln(w, "# Environment variables PHONEDIVERSIONS_<KEY> and flags --<key> override it.")
 	for _, s := range all {
-		fmt.Fprintf(w, "\n# %s\n%s = %q\n", s.help, s.key, s.def)
+		fmt.Fprintf(w, "\n# %s\n#%s = %q\n", wrap(s.help, 72, "# "), s.key, s.def)
 	}
+}
+
+// wrap breaks text into lines of at most width characters (words longer
+// stay whole), each after the first starting with prefix.
+func wrap(text string, width int, prefix string) string {
+	var b strings.Builder
+	n := 0
+	for i, word := range strings.Fields(text) {
+		if i > 0 && n+1+len(word) > width {
+			b.WriteString("\n" + prefix)
+			n = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(word)
+		n += len(word)
+	}
+	return b.String()
 }

@@ -82,6 +82,12 @@ func main() {
 		os.Exit(2)
 	}
 	m := NewMain(cfg, os.Stdout, os.Stderr)
+	notify, err := newNotifier(os.Getenv)
+	if err != nil {
+		m.Log.Warn().Err(err).Msg("systemd's notify socket; going on without telling it")
+		notify = &notifier{}
+	}
+	defer notify.close()
 	// The few lines the SIP stack writes outside any transport or
 	// transaction go to its process-wide logger: make it ours.
 	sipgosip.SetDefaultLogger(slog.New(sip.NewSlogHandler(m.Log.With().Str("component", "sip").Logger())))
@@ -90,8 +96,13 @@ func main() {
 		m.Close()
 		os.Exit(1)
 	}
+	notify.send("READY=1\nSTATUS=Serving calls")
+	watchdog, stopWatchdog := context.WithCancel(context.Background())
+	defer stopWatchdog()
+	go notify.keepAlive(watchdog, m.alive)
 	<-ctx.Done()
 	stop() // a second signal now ends the process at once
+	notify.send("STOPPING=1\nSTATUS=Finishing the calls in progress")
 	m.Log.Info().Msg("stopping")
 	if err := m.Close(); err != nil {
 		m.Log.Error().Err(err).Msg("stop")
@@ -323,6 +334,9 @@ func (m *Main) Run(ctx context.Context) error {
 		if m.Config.AdminPassword == "" {
 			fmt.Fprintf(m.Stdout, "\nFirst administrator: username %q, password %q\nThis password is shown once; change it after signing in.\n\n",
 				m.Config.AdminUsername, pw)
+			if err := m.keepFirstPassword(pw); err != nil {
+				return err
+			}
 		}
 	}
 	m.startScheduler()
@@ -340,6 +354,58 @@ func (m *Main) Run(ctx context.Context) error {
 		Str("rtp", fmt.Sprintf("%s:%d-%d", m.Config.RTPAddr, m.Config.RTPPortMin, m.Config.RTPPortMax)).
 		Int("sip_udp", m.SIP.UDPPort()).Int("sip_tcp", m.SIP.TCPPort()).Int("sip_tls", m.SIP.TLSPort()).Str("next_hop", m.Config.SIPNextHop).Msg("ready")
 	return nil
+}
+
+// alive tells systemd's watchdog that the program works: its SIP
+// listener answers an OPTIONS request (over UDP; without UDP, that the
+// process runs is all it tells).
+func (m *Main) alive(ctx context.Context) bool {
+	port := m.SIP.UDPPort()
+	if port <= 0 {
+		return true
+	}
+	ip := m.Config.SIPAddr
+	if ip.IsUnspecified() {
+		ip = netip.MustParseAddr("127.0.0.1")
+		if m.Config.SIPAddr.Is6() {
+			ip = netip.IPv6Loopback()
+		}
+	}
+	return sipAnswers(ctx, netip.AddrPortFrom(ip, uint16(port)))
+}
+
+// firstPasswordFile is the file in data_dir that holds the generated
+// password of the first administrator when no one reads the terminal.
+const firstPasswordFile = "first-admin-password"
+
+// keepFirstPassword writes the generated password of the first
+// administrator to a file only the service's user (and root) may read,
+// when stdout is no terminal (a service: the journal has it once, and
+// the file until the administrator signs in).
+func (m *Main) keepFirstPassword(pw string) error {
+	if f, ok := m.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		return nil
+	}
+	path := filepath.Join(m.Config.DataDir, firstPasswordFile)
+	text := fmt.Sprintf("# The first administrator of PhoneDiversions. This file is removed when\n# they first sign in; change the password then.\nusername: %s\npassword: %s\n",
+		m.Config.AdminUsername, pw)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("first administrator's password file: %w", err)
+	}
+	m.Log.Info().Str("file", path).Msg("the first administrator's password is also in this file (readable by the service's user and root) until they sign in")
+	return nil
+}
+
+// signedIn removes the first administrator's password file once they
+// signed in.
+func (m *Main) signedIn(username string) {
+	if username != m.Config.AdminUsername {
+		return
+	}
+	path := filepath.Join(m.Config.DataDir, firstPasswordFile)
+	if err := os.Remove(path); err == nil {
+		m.Log.Info().Str("file", path).Msg("the first administrator signed in: their password file is removed")
+	}
 }
 
 // takeOverAnnouncementFiles moves into the store the audio that earlier
@@ -532,7 +598,7 @@ func (m *Main) startHTTP() error {
 		PublicURL: public, LocalExempt: c.RESTLocalExempt, Trusted: c.RESTTrusted,
 		PhoneNetworks: c.PhoneNetworks, HealthNetworks: c.HealthNetworks, MetricsNetworks: c.MetricsNetworks,
 		Location: c.TimeZone, DateFormat: admin.DateFormat(c.DateFormat), Sessions: routing.SessionLimits{Idle: c.SessionIdle, Max: c.SessionMax},
-		MaxUploadBytes: c.AnnouncementMaxBytes,
+		MaxUploadBytes: c.AnnouncementMaxBytes, OnSignIn: m.signedIn, Version: Version(),
 	}, m.Service, m.Prompts, admin.Probes{Telephony: m.telephony, SIPReady: m.SIP.Ready}, m.Log.With().Str("component", "http").Logger())
 	m.httpDone = make(chan error, 1)
 	go func() { m.httpDone <- m.HTTP.Serve(l, tlsConf) }()

@@ -425,35 +425,50 @@ func TestVersionAndPrintConfig(t *testing.T) {
 	if _, err := ParseConfig([]string{"--print-config"}, func(string) string { return "" }, &out); err != errHelp {
 		t.Fatal(err)
 	}
-	// What --print-config prints is a valid config file with every key.
+	// What --print-config prints is a config file with every key
+	// commented out: as it is, it changes nothing; each key uncommented
+	// holds its default and parses.
+	printed := out.String()
 	file := filepath.Join(t.TempDir(), "printed.conf")
 	if err := os.WriteFile(file, out.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := ParseConfig([]string{"--config", file}, func(string) string { return "" }, &bytes.Buffer{})
+	env := func(k string) string { return map[string]string{"STATE_DIRECTORY": "/var/lib/pd"}[k] }
+	c, err := ParseConfig([]string{"--config", file}, env, &bytes.Buffer{})
 	if err != nil {
-		t.Fatalf("printed config does not parse: %v\n%s", err, out.String())
+		t.Fatalf("printed config does not parse: %v\n%s", err, printed)
+	}
+	if c.DataDir != "/var/lib/pd" {
+		t.Fatalf("the printed file changed data_dir to %q; under systemd it is the state directory", c.DataDir)
 	}
 	for _, s := range settings() {
-		if !strings.Contains(out.String(), s.key+" = ") {
-			t.Errorf("key %s missing from --print-config", s.key)
+		line := "#" + s.key + " = " + strconv.Quote(s.def) + "\n"
+		if !strings.Contains(printed, "\n"+line) {
+			t.Errorf("line %q missing from --print-config", line)
 		}
 	}
-	if c.DataDir != "data" {
-		t.Fatalf("printed defaults parse to %+v", c)
+	uncommented := regexp.MustCompile(`(?m)^#([a-z_]+ = )`).ReplaceAllString(printed, "$1")
+	if err := os.WriteFile(file, []byte(uncommented), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = ParseConfig([]string{"--config", file}, func(string) string { return "" }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("the printed keys uncommented do not parse: %v", err)
+	}
+	if c.DataDir != "data" || c.SIPUDPPort != 5060 || c.HTTPAddr != ":8080" || c.DrainTimeout != 30*time.Second {
+		t.Fatalf("the printed defaults parse to %+v", c)
+	}
+	for _, l := range strings.Split(printed, "\n") { // help is wrapped for an 80-column editor
+		if strings.HasPrefix(l, "# ") && len(l) > 80 && strings.Count(l, " ") > 1 {
+			t.Errorf("help line of %d characters: %q", len(l), l)
+		}
 	}
 }
 
 // TestSignalsStopCleanly runs the real binary and stops it as an operator
 // would, with SIGINT (Ctrl-C) and with SIGTERM.
 func TestSignalsStopCleanly(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "phonediversions")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
