@@ -88,6 +88,10 @@ func New(cfg Config) (*Engine, error) {
 // now is the engine's monotonic clock.
 func (e *Engine) now() time.Duration { return time.Since(e.t0) }
 
+// Elapsed is the engine's clock: the time since it started, as taps
+// (Leg.SetTap) stamp packets.
+func (e *Engine) Elapsed() time.Duration { return e.now() }
+
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Stats {
 	c := &e.stats

@@ -67,6 +67,7 @@ type Leg struct {
 	dest     atomic.Pointer[netip.AddrPort]
 	latched  atomic.Bool
 	sink     atomic.Pointer[forwarder]
+	tap      atomic.Pointer[func(pkt []byte, at time.Duration)]
 	lastRecv atomic.Int64 // engine clock, ns
 
 	timeout   time.Duration
@@ -265,6 +266,21 @@ func (l *Leg) take(pkt []byte, from netip.AddrPort, now time.Duration) {
 	if f := l.sink.Load(); f != nil {
 		f.forward(pkt, now)
 	}
+	if tap := l.tap.Load(); tap != nil {
+		(*tap)(pkt, now)
+	}
+}
+
+// SetTap has f told of every RTP packet the peer sends that the leg
+// takes, with its arrival on the engine's clock (Elapsed), on the
+// engine's reader: f must return at once and copy what it keeps. nil
+// stops it.
+func (l *Leg) SetTap(f func(pkt []byte, at time.Duration)) {
+	if f == nil {
+		l.tap.Store(nil)
+		return
+	}
+	l.tap.Store(&f)
 }
 
 // deadline is when the leg's timer must fire next: its next report, or

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -621,4 +623,34 @@ func TestAfterDone(t *testing.T) {
 	ch := after(looping)
 	looping.Stop()
 	wait("stopped", ch, false)
+}
+
+// A tap sees the packets the leg takes from its peer, in order and
+// stamped on the engine's clock, and not those of a stranger.
+func TestTap(t *testing.T) {
+	e := newEngine(t)
+	p, stranger := newPeer(t), newPeerOn(t, netip.MustParseAddr("127.0.0.2"))
+	l := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: audio.PCMU}, Peer: p.addr()})
+	var mu sync.Mutex
+	var seqs []uint16
+	var last time.Duration
+	l.SetTap(func(pkt []byte, at time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if at < last || at > e.Elapsed() {
+			t.Errorf("stamped %v after %v (engine at %v)", at, last, e.Elapsed())
+		}
+		last = at
+		seqs = append(seqs, uint16(pkt[2])<<8|uint16(pkt[3]))
+	})
+	stranger.send(l.LocalAddr(), rtp.Header{SequenceNumber: 99, SSRC: 9}, make([]byte, 160))
+	for seq := uint16(1); seq <= 3; seq++ {
+		p.send(l.LocalAddr(), rtp.Header{SequenceNumber: seq, SSRC: 1}, make([]byte, 160))
+	}
+	eventually(t, "three packets tapped", func() bool { mu.Lock(); defer mu.Unlock(); return len(seqs) >= 3 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(seqs, []uint16{1, 2, 3}) {
+		t.Fatalf("tapped %v, want the peer's 1 2 3", seqs)
+	}
 }

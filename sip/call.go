@@ -359,6 +359,23 @@ func (c *call) farFailed(code int) {
 	c.caller.refuse(callerFailure(code))
 }
 
+// hangUpReason is the Reason header (RFC 3326) of the product's BYE to
+// the caller: why it ends the call, as a Q.850 cause, which a PBX maps to
+// what the caller's phone shows, with the product's words.
+func (c *call) hangUpReason() string {
+	switch c.status {
+	case routing.StatusBusy:
+		return `Q.850;cause=17;text="the far party is busy"`
+	case routing.StatusNoAnswer:
+		return `Q.850;cause=19;text="the far party did not answer"`
+	case routing.StatusFailed:
+		return `Q.850;cause=41;text="the call could not be connected"`
+	case routing.StatusTerminated:
+		return `Q.850;cause=16;text="announcement played"`
+	}
+	return `Q.850;cause=16`
+}
+
 // failureStatus is the report status of a far leg's final failure.
 func failureStatus(code int) routing.Status {
 	switch code {
@@ -407,7 +424,7 @@ func (c *call) finish() {
 	case c.caller.answered && (c.caller.unacked || !errors.Is(cause, errCallerGone)):
 		// An unacknowledged 200 ends the INVITE transaction at its Timer L,
 		// which the stack takes for the caller gone: it is not.
-		c.caller.hangUp()
+		c.caller.hangUp(c.hangUpReason())
 	case c.caller.early && !c.caller.answered && !errors.Is(cause, errCallerGone) && c.status != routing.StatusBusy &&
 		c.status != routing.StatusNoAnswer && c.status != routing.StatusFailed:
 		// An early-media announcement followed by hang-up: end the unanswered call.

@@ -281,7 +281,11 @@ func TestAnnounceThenHangUp(t *testing.T) {
 	caller, dlg, ctx := f.call("0791234567", "5000", diversion("1002"), diversion("1001"))
 	m := answered(t, dlg, nil)
 	caller.talk(ctx, m.Addr)
-	caller.waitBye(10 * time.Second)
+	bye := caller.waitBye(10 * time.Second)
+	// The BYE says why (RFC 3326): normal clearing, the announcement played.
+	if h := bye.GetHeader("Reason"); h == nil || h.Value() != `Q.850;cause=16;text="announcement played"` {
+		t.Errorf("BYE with Reason %v", h)
+	}
 	// The packets were sent before the BYE; their reader may lag it.
 	eventually(t, 5*time.Second, "the announcement's packets read", func() bool { return len(caller.packets()) >= f.annFrames })
 	pkts := caller.packets()
@@ -407,17 +411,20 @@ func TestFarLegFailures(t *testing.T) {
 		far      func(in *incoming)
 		wantCode int // to a direct-access caller, who was not answered
 		status   routing.Status
+		reason   string // of the BYE to a caller who was answered: a Q.850 cause (RFC 3326)
 	}{
-		{"busy", "2001", func(in *incoming) { in.dlg.Respond(486, "Busy Here", nil) }, 486, routing.StatusBusy},
-		{"declined", "2001", func(in *incoming) { in.dlg.Respond(603, "Decline", nil) }, 603, routing.StatusFailed},
-		{"server error", "2001", func(in *incoming) { in.dlg.Respond(500, "Server Internal Error", nil) }, 503, routing.StatusFailed},
-		{"redirect without Contact", "2001", func(in *incoming) { in.dlg.Respond(302, "Moved Temporarily", nil) }, 480, routing.StatusFailed},
-		{"challenge without credentials to give", "2001", func(in *incoming) { in.dlg.Respond(407, "Proxy Authentication Required", nil) }, 480, routing.StatusFailed},
-		{"481 of the next hop", "2001", func(in *incoming) { in.dlg.Respond(481, "Call/Transaction Does Not Exist", nil) }, 480, routing.StatusFailed},
-		{"491 of the next hop", "2001", func(in *incoming) { in.dlg.Respond(491, "Request Pending", nil) }, 480, routing.StatusFailed},
-		{"forbidden", "2001", func(in *incoming) { in.dlg.Respond(403, "Forbidden", nil) }, 603, routing.StatusFailed},
-		{"never answers", "2001", func(in *incoming) { in.dlg.Respond(180, "Ringing", nil) }, 480, routing.StatusNoAnswer},
-		{"busy after the announcement", "0791234567", func(in *incoming) { in.dlg.Respond(486, "Busy Here", nil) }, 0, routing.StatusBusy},
+		{"busy", "2001", func(in *incoming) { in.dlg.Respond(486, "Busy Here", nil) }, 486, routing.StatusBusy, ""},
+		{"declined", "2001", func(in *incoming) { in.dlg.Respond(603, "Decline", nil) }, 603, routing.StatusFailed, ""},
+		{"server error", "2001", func(in *incoming) { in.dlg.Respond(500, "Server Internal Error", nil) }, 503, routing.StatusFailed, ""},
+		{"redirect without Contact", "2001", func(in *incoming) { in.dlg.Respond(302, "Moved Temporarily", nil) }, 480, routing.StatusFailed, ""},
+		{"challenge without credentials to give", "2001", func(in *incoming) { in.dlg.Respond(407, "Proxy Authentication Required", nil) }, 480, routing.StatusFailed, ""},
+		{"481 of the next hop", "2001", func(in *incoming) { in.dlg.Respond(481, "Call/Transaction Does Not Exist", nil) }, 480, routing.StatusFailed, ""},
+		{"491 of the next hop", "2001", func(in *incoming) { in.dlg.Respond(491, "Request Pending", nil) }, 480, routing.StatusFailed, ""},
+		{"forbidden", "2001", func(in *incoming) { in.dlg.Respond(403, "Forbidden", nil) }, 603, routing.StatusFailed, ""},
+		{"never answers", "2001", func(in *incoming) { in.dlg.Respond(180, "Ringing", nil) }, 480, routing.StatusNoAnswer, ""},
+		{"busy after the announcement", "0791234567", func(in *incoming) { in.dlg.Respond(486, "Busy Here", nil) }, 0, routing.StatusBusy, "Q.850;cause=17;"},
+		{"no answer after the announcement", "0791234567", func(in *incoming) { in.dlg.Respond(180, "Ringing", nil) }, 0, routing.StatusNoAnswer, "Q.850;cause=19;"},
+		{"refused after the announcement", "0791234567", func(in *incoming) { in.dlg.Respond(403, "Forbidden", nil) }, 0, routing.StatusFailed, "Q.850;cause=41;"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -440,7 +447,10 @@ func TestFarLegFailures(t *testing.T) {
 					t.Fatalf("caller got %d, want %d", code, tt.wantCode)
 				}
 			} else {
-				caller.waitBye(5 * time.Second)
+				bye := caller.waitBye(5 * time.Second)
+				if h := bye.GetHeader("Reason"); h == nil || !strings.HasPrefix(h.Value(), tt.reason) {
+					t.Errorf("BYE with Reason %v, want %s…", h, tt.reason)
+				}
 			}
 			if tt.status == routing.StatusNoAnswer {
 				eventually(t, 5*time.Second, "far leg cancelled", func() bool { return in.dlg.Context().Err() != nil })

@@ -181,14 +181,18 @@ func (l *callerLeg) refuse(code int, reason string, headers ...sip.Header) {
 }
 
 // hangUp sends BYE to an answered caller.
-func (l *callerLeg) hangUp() {
+func (l *callerLeg) hangUp(reason string) {
 	ctx, cancel := bounded()
 	defer cancel()
 	var err error
+	why := sip.NewHeader("Reason", reason)
 	if l.unacked {
-		err = hangUpUnacked(ctx, l.dlg, l.transport)
+		err = hangUpUnacked(ctx, l.dlg, l.transport, why)
 	} else {
-		err = l.dlg.Bye(ctx)
+		bye := sip.NewRequest(sip.BYE, l.dlg.InviteRequest.Contact().Address)
+		bye.SetTransport(l.dlg.InviteRequest.Transport())
+		bye.AppendHeader(why)
+		err = l.dlg.WriteBye(ctx, bye)
 	}
 	if err != nil {
 		l.log.Debug().Err(err).Msg("BYE to the caller")

@@ -83,9 +83,12 @@ func sendAccepted(tx sip.ServerTransaction, res *sip.Response, acked <-chan stru
 // (RFC 3261 13.3.1.4). sipgo's Bye will not: it waits for the ACK, and
 // once the INVITE transaction ends it counts the dialog as never
 // established. The BYE is sent as any request of the dialog.
-func hangUpUnacked(ctx context.Context, dlg *sipgo.DialogServerSession, transport string) error {
+func hangUpUnacked(ctx context.Context, dlg *sipgo.DialogServerSession, transport string, headers ...sip.Header) error {
 	bye := sip.NewRequest(sip.BYE, dlg.InviteRequest.Contact().Address)
 	bye.SetTransport(transport)
+	for _, h := range headers {
+		bye.AppendHeader(h)
+	}
 	tx, err := dlg.TransactionRequest(ctx, bye)
 	if err != nil {
 		return err

@@ -67,6 +67,16 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "probe" {
+		switch err := runProbe(ctx, os.Args[2:], os.Stdout); {
+		case errors.Is(err, errCallFailed):
+			os.Exit(1)
+		case err != nil && !errors.Is(err, errHelp):
+			fmt.Fprintln(os.Stderr, "phonediversions probe:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "backup" {
 		if err := runBackup(ctx, os.Args[2:], os.Getenv, os.Stdout); err != nil && !errors.Is(err, errHelp) {
 			fmt.Fprintln(os.Stderr, "phonediversions backup:", err)

@@ -1,0 +1,150 @@
+package integration
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/phonediversions/phonediversions/prompts"
+)
+
+// probeResult is the part of `phonediversions probe --json` the test
+// reads.
+type probeResult struct {
+	Path         string  `json:"path"`
+	Code         int     `json:"code"`
+	Rang         bool    `json:"rang"`
+	FarParty     string  `json:"far_party"`
+	Ringback     float64 `json:"ringback_s"`
+	Talk         float64 `json:"talk_s"`
+	HungUpBy     string  `json:"hung_up_by"`
+	Announcement *struct {
+		Duration float64 `json:"duration_s"`
+		Level    float64 `json:"level_dbfs"`
+	} `json:"announcement"`
+	Received struct {
+		Packets int `json:"packets"`
+	} `json:"received"`
+}
+
+// runProbe runs the product's probe subcommand against p and returns its
+// verdict and exit status.
+func runProbe(t *testing.T, p *product, args ...string) (probeResult, int) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"probe", "--json", "--local-ip", "127.0.0.1", "--duration", "30s"}, args...)...)
+	out, err := cmd.Output()
+	status := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		status = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var r probeResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("probe printed %q (%v): %s", out, err, exit)
+	}
+	return r, status
+}
+
+// TestProbe calls the product with `phonediversions probe` on each path
+// it takes and checks the verdict against what the test set up: an
+// announcement of its own (2 s of 1 kHz at -9 dBFS) then hang-up, the
+// same then a connection to SIPp as the far party, a direct-access
+// caller, and a number the product does not know; the recording of the
+// first call is checked for the tone's frequency and length.
+func TestProbe(t *testing.T) {
+	needTool(t, "sipp")
+	dir := t.TempDir()
+	const seconds, freq, amplitude = 2.0, 1000.0, 0.5
+	tone := make([]int16, int(seconds*8000))
+	for i := range tone {
+		tone[i] = int16(amplitude * 32767 * math.Sin(2*math.Pi*freq*float64(i)/8000))
+	}
+	wav := filepath.Join(dir, "tone.wav")
+	f, err := os.Create(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prompts.WriteWAV(f, 8000, tone); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	wantLevel := 20 * math.Log10(amplitude/math.Sqrt2) // RMS of a sine
+
+	checkAnnouncement := func(t *testing.T, r probeResult) {
+		t.Helper()
+		if r.Announcement == nil {
+			t.Fatalf("no announcement in %+v", r)
+		}
+		if d := r.Announcement.Duration; math.Abs(d-seconds) > 0.1 {
+			t.Errorf("announcement of %.2f s, want %.1f s", d, seconds)
+		}
+		if l := r.Announcement.Level; math.Abs(l-wantLevel) > 1 {
+			t.Errorf("announcement at %.1f dBFS, want %.1f", l, wantLevel)
+		}
+	}
+
+	t.Run("announcement then hang-up, and a refused number", func(t *testing.T) {
+		p := startProduct(t, withAnnouncement(defaultSetup(false), wav), "")
+		heard := filepath.Join(dir, "heard.wav")
+		r, status := runProbe(t, p, "--diverted-from", "1001", "--record", heard, sipTarget(p, "5000"))
+		if status != 0 || r.Path != "announcement-then-hang-up" || r.HungUpBy != "product" {
+			t.Fatalf("exit %d, %+v", status, r)
+		}
+		checkAnnouncement(t, r)
+		pcm, err := readWAV(heard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := float64(len(pcm)) / 8000; math.Abs(got-seconds) > 0.1 {
+			t.Errorf("recording of %.2f s, want %.1f s", got, seconds)
+		}
+		// The tone's frequency from its zero crossings over the middle
+		// second.
+		mid := pcm[len(pcm)/4 : len(pcm)/4+8000]
+		crossings := 0
+		for i := 1; i < len(mid); i++ {
+			if (mid[i-1] < 0) != (mid[i] < 0) {
+				crossings++
+			}
+		}
+		if got := float64(crossings) / 2; math.Abs(got-freq) > 10 {
+			t.Errorf("recording at %.0f Hz, want %.0f Hz", got, freq)
+		}
+
+		r, status = runProbe(t, p, sipTarget(p, "9999"))
+		if status != 1 || r.Path != "refused" || r.Code != 404 {
+			t.Fatalf("unknown number: exit %d, %+v; want exit 1, refused 404", status, r)
+		}
+	})
+
+	t.Run("announcement then connect, and direct access", func(t *testing.T) {
+		far, farAddr := uas(t, "uas_answer.xml", 2)
+		p := startProduct(t, withAnnouncement(defaultSetup(true), wav), farAddr)
+		r, status := runProbe(t, p, "--diverted-from", "1001", "--duration", "8s", sipTarget(p, "5000"))
+		if status != 0 || r.Path != "announcement-then-connect" || r.FarParty != "answered" || r.Rang {
+			t.Fatalf("exit %d, %+v", status, r)
+		}
+		checkAnnouncement(t, r)
+		if r.Ringback <= 0 || r.Talk <= 0 {
+			t.Errorf("ringback %.2f s, far party heard %.2f s: want both (SIPp rings, then streams a file)", r.Ringback, r.Talk)
+		}
+		r, status = runProbe(t, p, "--from", "2001", "--diverted-from", "1001", "--duration", "4s", sipTarget(p, "5000"))
+		if status != 0 || r.Path != "connected" || !r.Rang || r.Announcement != nil || r.Received.Packets == 0 {
+			t.Fatalf("direct access: exit %d, %+v", status, r)
+		}
+		if err := waitSIPp(far, 60e9); err != nil {
+			t.Fatalf("far party: %v\n%s", err, far.Stdout)
+		}
+	})
+}
+
+func sipTarget(p *product, number string) string {
+	return "sip:" + number + "@127.0.0.1:" + strconv.Itoa(p.sipPort)
+}
