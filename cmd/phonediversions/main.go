@@ -67,6 +67,13 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && (os.Args[1] == "demo" || os.Args[1] == "--demo") {
+		if err := runDemo(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr); err != nil && !errors.Is(err, errHelp) {
+			fmt.Fprintln(os.Stderr, "phonediversions demo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "probe" {
 		switch err := runProbe(ctx, os.Args[2:], os.Stdout); {
 		case errors.Is(err, errCallFailed):

@@ -153,27 +153,7 @@ func TestFirstPasswordKeptUntilSignIn(t *testing.T) {
 		t.Fatalf("password file holds %q; the printed password is %q", body, printed[1])
 	}
 	base := "http://" + m.HTTPAddr.String()
-	signIn := func(password string) int {
-		t.Helper()
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := c.Get(base + "/signin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		page, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		token := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
-		if token == nil {
-			t.Fatalf("no form token on the sign-in page: %s", page)
-		}
-		resp, err = c.PostForm(base+"/signin", url.Values{"username": {"admin"}, "password": {password}, "csrf": {string(token[1])}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	signIn := func(password string) int { return signIn(t, base, "admin", password) }
 	if code := signIn("wrong"); code != http.StatusUnauthorized {
 		t.Fatalf("a wrong password: %d", code)
 	}
@@ -208,4 +188,28 @@ func TestBuildInfoMetric(t *testing.T) {
 		}
 	}
 	t.Fatalf("no line matching %v in /metrics", want)
+}
+
+// signIn signs in on the web page as a browser would (the form's token,
+// its cookie) and returns the answer's status: 303 when signed in.
+func signIn(t *testing.T, base, username, password string) int {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(base + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	token := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if token == nil {
+		t.Fatalf("no form token on the sign-in page: %s", page)
+	}
+	resp, err = c.PostForm(base+"/signin", url.Values{"username": {username}, "password": {password}, "csrf": {string(token[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
