@@ -80,6 +80,9 @@ type Config struct {
 	// Version is the program's version, exported as
 	// phonediversions_build_info.
 	Version string
+	// CertificateExpiry is when the certificate of each TLS listener
+	// ("http", "sip") expires, exported for alerts.
+	CertificateExpiry map[string]time.Time
 }
 
 // Probes tell the server about the parts of the program it does not own.

@@ -122,6 +122,7 @@ func (s *Server) countSignIn(r *http.Request, username string, err error) error 
 		counted = s.limiter.succeed(ctx, addr, username)
 	case routing.ErrorCode(err) == routing.EUNAUTHORIZED:
 		counted = s.limiter.fail(ctx, addr, username)
+		s.metrics.signInFailures.Inc()
 		s.log.Info().Str("client", addr.String()).Msg("failed sign-in")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		counted = s.limiter.fail(ctx, addr, username)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -94,7 +95,15 @@ type metrics struct {
 	decodes, stored, storedMax                           *prometheus.Desc
 	reportsKept, reportsDropped, callsFromCache          *prometheus.Desc
 	shed, callLimit, overloaded                          *prometheus.Desc
+	storeUnreachable, certExpiry                         *prometheus.Desc
+	signInFailures                                       prometheus.Counter
 }
+
+// callOutcomes are the report statuses a call ends with, each exported
+// from the start (a series that appears only with its first call is
+// missed by rate()).
+var callOutcomes = []routing.Status{routing.StatusConnected, routing.StatusDirectAccess, routing.StatusTerminated,
+	routing.StatusBusy, routing.StatusNoAnswer, routing.StatusFailed, routing.StatusCancelled}
 
 func newMetrics(s *Server) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), s: s,
@@ -127,12 +136,18 @@ func newMetrics(s *Server) *metrics {
 			"Calls in progress the overload control takes at most now: learned from how the node keeps up, at most max_calls.", nil, nil),
 		overloaded: prometheus.NewDesc("phonediversions_overloaded",
 			"1 while the node refuses every new call because it does not keep up, 0 otherwise.", nil, nil),
+		storeUnreachable: prometheus.NewDesc("phonediversions_store_unreachable_seconds",
+			"How long the store (database) has not answered the node's checks, every 2 s; 0 while it answers.", nil, nil),
+		certExpiry: prometheus.NewDesc("phonediversions_tls_certificate_expiry_timestamp_seconds",
+			"When the certificate of a TLS listener (http, sip) expires, as a Unix time.", []string{"listener"}, nil),
+		signInFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "phonediversions_sign_in_failures_total",
+			Help: "Failed sign-ins: wrong username or password on the web page or in REST credentials."}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "phonediversions_build_info",
 		Help:        "Always 1; its labels name the running build: version (the release, or the commit it was built from) and goversion.",
 		ConstLabels: prometheus.Labels{"version": s.cfg.Version, "goversion": runtime.Version()}})
 	build.Set(1)
-	m.reg.MustRegister(m.requests, m.duration, m, build,
+	m.reg.MustRegister(m.requests, m.duration, m, build, m.signInFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -146,7 +161,8 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.switches, m.calls, m.outcomes, m.rejected, m.active, m.streams, m.rtp, m.lateness, m.relay,
-		m.decodes, m.stored, m.storedMax, m.reportsKept, m.reportsDropped, m.callsFromCache, m.shed, m.callLimit, m.overloaded} {
+		m.decodes, m.stored, m.storedMax, m.reportsKept, m.reportsDropped, m.callsFromCache, m.shed, m.callLimit, m.overloaded,
+		m.storeUnreachable, m.certExpiry} {
 		ch <- d
 	}
 }
@@ -162,6 +178,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.reportsKept, prometheus.GaugeValue, float64(kept))
 	ch <- prometheus.MustNewConstMetric(m.reportsDropped, prometheus.CounterValue, float64(dropped))
 	ch <- prometheus.MustNewConstMetric(m.callsFromCache, prometheus.CounterValue, float64(m.s.svc.CallsFromCache()))
+	ch <- prometheus.MustNewConstMetric(m.storeUnreachable, prometheus.GaugeValue, m.s.svc.StoreUnreachableFor().Seconds())
+	for listener, at := range m.s.cfg.CertificateExpiry {
+		ch <- prometheus.MustNewConstMetric(m.certExpiry, prometheus.GaugeValue, float64(at.Unix()), listener)
+	}
 	if used, most, err := m.s.ann.Stored(context.Background()); err == nil {
 		ch <- prometheus.MustNewConstMetric(m.stored, prometheus.GaugeValue, float64(used))
 		ch <- prometheus.MustNewConstMetric(m.storedMax, prometheus.GaugeValue, float64(most))
@@ -172,8 +192,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	t := m.s.probes.Telephony()
 	ch <- prometheus.MustNewConstMetric(m.calls, prometheus.CounterValue, float64(t.CallsStarted))
 	ch <- prometheus.MustNewConstMetric(m.rejected, prometheus.CounterValue, float64(t.CallsRejected))
+	for _, st := range callOutcomes {
+		ch <- prometheus.MustNewConstMetric(m.outcomes, prometheus.CounterValue, float64(t.Outcomes[st]), string(st))
+	}
 	for st, n := range t.Outcomes {
-		ch <- prometheus.MustNewConstMetric(m.outcomes, prometheus.CounterValue, float64(n), string(st))
+		if !slices.Contains(callOutcomes, st) {
+			ch <- prometheus.MustNewConstMetric(m.outcomes, prometheus.CounterValue, float64(n), string(st))
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.active, prometheus.GaugeValue, float64(t.ActiveCalls))
 	ch <- prometheus.MustNewConstMetric(m.shed, prometheus.CounterValue, float64(t.CallsShed))

@@ -36,6 +36,8 @@ func TestMetrics(t *testing.T) {
 	g := f.group("Front Desk", "1022", "")
 	f.post("/Rest/toggleDiversion", url.Values{"groupId": {strconv.FormatInt(g.ID, 10)}})
 	f.get(f.phoneURL(g.ID, "SEP1"))
+	f.user("scripter", "script-password", routing.PrivREST)
+	f.do(client("127.0.0.2"), "GET", "/Rest/listGroups", nil, "Authorization", basic("scripter", "wrong-password"))
 	r := f.get("/metrics")
 	if r.status != 200 {
 		t.Fatalf("metrics: %d", r.status)
@@ -52,6 +54,9 @@ func TestMetrics(t *testing.T) {
 		`phonediversions_call_limit_calls 2400`,
 		`phonediversions_overloaded 1`,
 		`phonediversions_calls_ended_total{outcome="Connected"} 30`,
+		`phonediversions_calls_ended_total{outcome="Busy"} 0`, // every outcome from the start
+		`phonediversions_sign_in_failures_total 1`,
+		`phonediversions_store_unreachable_seconds 0`,
 		`phonediversions_active_calls 3`,
 		`phonediversions_announcement_streams 5`,
 		`phonediversions_report_entries_kept 0`,

@@ -125,11 +125,31 @@ func (s *Service) checkStore(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	s.storeErr.Store(&storeState{err: err})
+	st := &storeState{err: err}
+	if err != nil {
+		st.since = s.now()
+		if prev := s.storeErr.Load(); prev != nil && prev.err != nil {
+			st.since = prev.since
+		}
+	}
+	s.storeErr.Store(st)
 }
 
-// storeState is the outcome of the last check of the store.
-type storeState struct{ err error }
+// storeState is the outcome of the last check of the store, and since
+// when the checks fail.
+type storeState struct {
+	err   error
+	since time.Time
+}
+
+// StoreUnreachableFor returns how long the store's checks have failed
+// (WatchStore), 0 while it answers.
+func (s *Service) StoreUnreachableFor() time.Duration {
+	if st := s.storeErr.Load(); st != nil && st.err != nil {
+		return max(s.now().Sub(st.since), time.Nanosecond)
+	}
+	return 0
+}
 
 // StoreHealth returns nil while the store answered its last check
 // (WatchStore), and why not otherwise; nil before the first check.

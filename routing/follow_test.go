@@ -156,11 +156,16 @@ func TestStoreHealth(t *testing.T) {
 		defer cancel()
 		go svc.WatchStore(ctx, 10*time.Millisecond)
 		waitFor(t, "a healthy store", func() bool { return svc.StoreHealth() == nil })
+		if d := svc.StoreUnreachableFor(); d != 0 {
+			t.Errorf("unreachable for %v while it answers", d)
+		}
 		store.Close()
 		waitFor(t, "the closed store found", func() bool { return svc.StoreHealth() != nil })
 		if err := svc.StoreHealth(); !strings.Contains(err.Error(), "the store does not answer") {
 			t.Errorf("health: %v", err)
 		}
+		// The time counts from the first failed check, not the last.
+		waitFor(t, "50 ms of unreachable store counted", func() bool { return svc.StoreUnreachableFor() >= 50*time.Millisecond })
 	})
 }
 

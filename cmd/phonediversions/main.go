@@ -243,6 +243,8 @@ type Main struct {
 	httpDone chan error
 	// stopScheduler ends the scheduler and waits for it.
 	stopScheduler func()
+	// certExpiry is when each TLS listener's certificate expires.
+	certExpiry map[string]time.Time
 }
 
 // NewMain returns a program with the configuration, writing what people
@@ -554,6 +556,18 @@ func (m *Main) startDebug() error {
 	return nil
 }
 
+// certExpires notes when a TLS listener's certificate expires, for
+// /metrics.
+func (m *Main) certExpires(listener string, cert tls.Certificate) {
+	if cert.Leaf == nil {
+		return
+	}
+	if m.certExpiry == nil {
+		m.certExpiry = map[string]time.Time{}
+	}
+	m.certExpiry[listener] = cert.Leaf.NotAfter
+}
+
 // startSIP starts the call handler on its listeners.
 func (m *Main) startSIP() error {
 	c := m.Config
@@ -568,6 +582,7 @@ func (m *Main) startSIP() error {
 			return fmt.Errorf("sip_tls_cert/sip_tls_key: %w", err)
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		m.certExpires("sip", cert)
 	}
 	var err error
 	m.SIP, err = sip.New(sip.Config{
@@ -605,6 +620,7 @@ func (m *Main) startHTTP() error {
 			return fmt.Errorf("http_tls_cert/http_tls_key: %w", err)
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		m.certExpires("http", cert)
 	}
 	m.HTTPAddr = l.Addr()
 	public := c.PublicURL
@@ -615,7 +631,7 @@ func (m *Main) startHTTP() error {
 		PublicURL: public, LocalExempt: c.RESTLocalExempt, Trusted: c.RESTTrusted,
 		PhoneNetworks: c.PhoneNetworks, HealthNetworks: c.HealthNetworks, MetricsNetworks: c.MetricsNetworks,
 		Location: c.TimeZone, DateFormat: admin.DateFormat(c.DateFormat), Sessions: routing.SessionLimits{Idle: c.SessionIdle, Max: c.SessionMax},
-		MaxUploadBytes: c.AnnouncementMaxBytes, OnSignIn: m.signedIn, Version: Version(),
+		MaxUploadBytes: c.AnnouncementMaxBytes, OnSignIn: m.signedIn, Version: Version(), CertificateExpiry: m.certExpiry,
 	}, m.Service, m.Prompts, admin.Probes{Telephony: m.telephony, SIPReady: m.SIP.Ready}, m.Log.With().Str("component", "http").Logger())
 	m.httpDone = make(chan error, 1)
 	go func() { m.httpDone <- m.HTTP.Serve(l, tlsConf) }()
