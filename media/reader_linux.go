@@ -81,16 +81,23 @@ func (r *reader) run() {
 	events := make([]syscall.EpollEvent, 128)
 	buf := make([]byte, maxPacket)
 	var n int
+	var werr error
+	// wait takes what is ready without waiting; false parks the goroutine
+	// until the set is readable again (or closed).
 	wait := func(set uintptr) bool {
-		var err error
-		n, err = syscall.EpollWait(int(set), events, 0)
-		return n > 0 || err != nil && !errors.Is(err, syscall.EINTR)
+		for {
+			n, werr = syscall.EpollWait(int(set), events, 0)
+			if !errors.Is(werr, syscall.EINTR) {
+				break
+			}
+		}
+		return n > 0 || werr != nil
 	}
 	for {
-		if err := r.rc.Read(wait); err != nil {
-			return // closed
+		if err := r.rc.Read(wait); err != nil || werr != nil {
+			return // closed (an epoll set in use fails no other way)
 		}
-		for i := range events[:max(n, 0)] {
+		for i := range events[:n] {
 			r.mu.Lock()
 			l := r.legs[*eventID(&events[i])]
 			r.mu.Unlock()
