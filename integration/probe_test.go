@@ -1,14 +1,23 @@
 package integration
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"math"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/phonediversions/phonediversions/prompts"
 )
@@ -124,6 +133,33 @@ func TestProbe(t *testing.T) {
 		}
 	})
 
+	t.Run("over TCP and TLS", func(t *testing.T) {
+		certDir := t.TempDir()
+		cert, key := writeCert(t, certDir)
+		p := startProductIn(t, t.TempDir(), withAnnouncement(defaultSetup(false), wav), "",
+			"--sip-tls-cert", cert, "--sip-tls-key", key, "--sip-tls-port", "0")
+		for _, c := range []struct {
+			transport string
+			port      int
+			args      []string
+		}{
+			{"tcp", p.tcpPort, nil},
+			{"tls", p.tlsPort, []string{"--tls-ca", cert}},
+		} {
+			args := append([]string{"--transport", c.transport, "--diverted-from", "1001"}, c.args...)
+			r, status := runProbe(t, p, append(args, "sip:5000@127.0.0.1:"+strconv.Itoa(c.port))...)
+			if status != 0 || r.Path != "announcement-then-hang-up" || r.HungUpBy != "product" {
+				t.Fatalf("over %s: exit %d, %+v", c.transport, status, r)
+			}
+			checkAnnouncement(t, r)
+		}
+		// A certificate the probe was not told to trust: no call.
+		r, status := runProbe(t, p, "--transport", "tls", "--diverted-from", "1001", "sip:5000@127.0.0.1:"+strconv.Itoa(p.tlsPort))
+		if status != 1 || r.Path != "unanswered" {
+			t.Fatalf("over TLS to an unknown certificate: exit %d, %+v", status, r)
+		}
+	})
+
 	t.Run("announcement then connect, and direct access", func(t *testing.T) {
 		far, farAddr := uas(t, "uas_answer.xml", 2)
 		p := startProduct(t, withAnnouncement(defaultSetup(true), wav), farAddr)
@@ -147,4 +183,26 @@ func TestProbe(t *testing.T) {
 
 func sipTarget(p *product, number string) string {
 	return "sip:" + number + "@127.0.0.1:" + strconv.Itoa(p.sipPort)
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
 }

@@ -50,6 +50,8 @@ type product struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	sipPort int
+	// tcpPort and tlsPort are the SIP TCP and TLS ports (0: none).
+	tcpPort, tlsPort int
 	// httpBase is the URL of the product's HTTP listener.
 	httpBase string
 	mu       sync.Mutex
@@ -116,8 +118,8 @@ func startProduct(t *testing.T, setup setupFunc, nextHop string) *product {
 }
 
 // startProductIn starts the product on a data folder the caller may have
-// filled.
-func startProductIn(t *testing.T, dataDir string, setup setupFunc, nextHop string) *product {
+// filled; extra arguments come after the tests' own.
+func startProductIn(t *testing.T, dataDir string, setup setupFunc, nextHop string, extra ...string) *product {
 	t.Helper()
 	db := sqlite.New(filepath.Join(dataDir, "phonediversions.db"))
 	if err := db.Open(); err != nil {
@@ -129,7 +131,7 @@ func startProductIn(t *testing.T, dataDir string, setup setupFunc, nextHop strin
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return launch(t, productArgs(dataDir, nextHop)...)
+	return launch(t, append(productArgs(dataDir, nextHop), extra...)...)
 }
 
 // productArgs are the arguments the tests start the product with: on
@@ -173,6 +175,9 @@ func launch(t *testing.T, args ...string) *product {
 			p.mu.Unlock()
 			if m["message"] == "ready" {
 				p.httpBase = "http://" + fmt.Sprint(m["http"])
+				tcp, _ := m["sip_tcp"].(float64)
+				tls, _ := m["sip_tls"].(float64)
+				p.tcpPort, p.tlsPort = int(tcp), int(tls)
 				ready <- int(m["sip_udp"].(float64))
 			}
 		}

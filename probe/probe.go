@@ -9,6 +9,7 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,8 +38,11 @@ type Config struct {
 	// (a Diversion header), as a PBX marks a diverted call: for calling
 	// the product directly at a group's destination.
 	DivertedFrom string
-	// Transport is udp (default) or tcp.
+	// Transport is udp (default), tcp or tls.
 	Transport string
+	// TLS is the client configuration of a TLS call (default: the
+	// system's roots verify the target's certificate).
+	TLS *tls.Config
 	// Duration is how long the probe stays on an answered call that
 	// nobody hangs up (default 30 s); it also bounds the wait for an
 	// answer.
@@ -163,14 +167,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if target.Port == 0 {
 		target.Port = 5060
+		if strings.EqualFold(cfg.Transport, "tls") || target.IsEncrypted() {
+			target.Port = 5061
+		}
 	}
 	cfg.Transport = strings.ToLower(cfg.Transport)
 	switch cfg.Transport {
 	case "":
 		cfg.Transport = "udp"
-	case "udp", "tcp":
+	case "udp", "tcp", "tls":
 	default:
-		return nil, fmt.Errorf("%w: transport %q: the probe calls over udp or tcp", ErrConfig, cfg.Transport)
+		return nil, fmt.Errorf("%w: transport %q: the probe calls over udp, tcp or tls", ErrConfig, cfg.Transport)
 	}
 	if cfg.From == "" {
 		cfg.From = "probe"
@@ -258,7 +265,11 @@ type packet struct {
 // open starts the user agent, its listener and the media engine.
 func (c *call) open() error {
 	ip := c.cfg.LocalIP.String()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("PhoneDiversions probe"), sipgo.WithUserAgentHostname(ip))
+	opts := []sipgo.UserAgentOption{sipgo.WithUserAgent("PhoneDiversions probe"), sipgo.WithUserAgentHostname(ip)}
+	if c.cfg.TLS != nil {
+		opts = append(opts, sipgo.WithUserAgenTLSConfig(c.cfg.TLS))
+	}
+	ua, err := sipgo.NewUA(opts...)
 	if err != nil {
 		return err
 	}
@@ -297,16 +308,24 @@ func (c *call) open() error {
 		if err != nil {
 			return err
 		}
-	case "tcp":
+	case "tcp", "tls":
+		// The call's connection leaves from a port chosen now, which the
+		// Contact names: the product's BYE comes back on that connection
+		// (a TLS listener would need a certificate the product trusts).
 		l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.cfg.LocalIP, 0)))
 		if err != nil {
 			return err
 		}
-		c.closers = append(c.closers, func() { l.Close() })
-		go c.srv.ServeTCP(l)
+		local := l.Addr().String()
 		contact.Port = l.Addr().(*net.TCPAddr).Port
-		contact.UriParams.Add("transport", "tcp")
-		if client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(ip), sipgo.WithClientLogger(c.cfg.Log)); err != nil {
+		l.Close()
+		contact.UriParams.Add("transport", c.cfg.Transport)
+		if c.cfg.Transport == "tls" {
+			contact.Scheme = "sips"
+		}
+		client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(ip), sipgo.WithClientPort(contact.Port),
+			sipgo.WithClientConnectionAddr(local), sipgo.WithClientLogger(c.cfg.Log))
+		if err != nil {
 			return err
 		}
 	}

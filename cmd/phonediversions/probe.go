@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -40,7 +42,11 @@ func runProbe(ctx context.Context, args []string, out io.Writer) error {
 	var asJSON bool
 	fs.StringVar(&cfg.From, "from", "probe", "calling number")
 	fs.StringVar(&cfg.DivertedFrom, "diverted-from", "", "mark the call as diverted from this line (a Diversion header), as the PBX does; for calling the product directly at a group's destination")
-	fs.StringVar(&cfg.Transport, "transport", "udp", "udp or tcp")
+	fs.StringVar(&cfg.Transport, "transport", "udp", "udp, tcp or tls")
+	var tlsCA string
+	var tlsInsecure bool
+	fs.StringVar(&tlsCA, "tls-ca", "", "PEM file of the certificates that sign the target's TLS certificate (default: the system's)")
+	fs.BoolVar(&tlsInsecure, "tls-insecure", false, "do not check the target's TLS certificate")
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "longest the probe waits for an answer and then stays on the call")
 	fs.StringVar(&localIP, "local-ip", "", "address to call from (default: the one routed to the target)")
 	fs.StringVar(&record, "record", "", "save what the caller heard to this WAV file (8 kHz, 16-bit)")
@@ -75,6 +81,19 @@ func runProbe(ctx context.Context, args []string, out io.Writer) error {
 	// The few lines the SIP stack writes outside the probe's logger (about
 	// its connections) are not the probe's answer.
 	sipgosip.SetDefaultLogger(slog.New(slog.DiscardHandler))
+	if tlsCA != "" || tlsInsecure {
+		cfg.TLS = &tls.Config{InsecureSkipVerify: tlsInsecure, MinVersion: tls.VersionTLS12}
+		if tlsCA != "" {
+			pem, err := os.ReadFile(tlsCA)
+			if err != nil {
+				return fmt.Errorf("--tls-ca: %w", err)
+			}
+			cfg.TLS.RootCAs = x509.NewCertPool()
+			if !cfg.TLS.RootCAs.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("--tls-ca: %s holds no PEM certificate", tlsCA)
+			}
+		}
+	}
 	res, err := probe.Run(ctx, cfg)
 	if err != nil {
 		return err
