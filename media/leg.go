@@ -80,11 +80,11 @@ type Leg struct {
 	// takes it before closing them.
 	rmu        sync.Mutex
 	closed     atomic.Bool
-	readID     uint64       // the reader's id of the leg
-	rtcpTx     *rawSender   // reports; under rmu
-	nextReport atomic.Int64 // engine clock, ns
-	timerAt    time.Duration
-	timerIdx   int // in the engine's timer heap; -1 when not in it
+	readID     uint64        // the reader's id of the leg
+	rtcpTx     *rawSender    // reports; under rmu
+	nextReport atomic.Int64  // engine clock, ns
+	timerAt    time.Duration // when its timer fires; under the engine's timers' lock
+	timerIdx   int           // in the engine's timer heap, -1 when not in it; under that lock
 
 	out       sync.Mutex // guards the fields below
 	hdr       rtp.Header
@@ -106,7 +106,8 @@ type LegConfig struct {
 	// sends and receives; SetRemote sets it later or changes it.
 	Peer netip.AddrPort
 	// Timeout is how long the peer may stay silent before OnTimeout is
-	// called (once); 0 disables the check.
+	// called (once, on the engine's timer goroutine: it must return at
+	// once); 0 disables the check.
 	Timeout   time.Duration
 	OnTimeout func()
 	// HoldTimeout starts the leg with the silence check held, for a leg
