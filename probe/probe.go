@@ -159,7 +159,8 @@ var ErrConfig = errors.New("probe")
 // Run places the call, stays on it until the product hangs up, Duration
 // elapses or ctx ends (then the probe hangs up), and returns what
 // happened. Errors: ErrConfig (wrapped) for a target or setting it cannot
-// call with; a call that fails is a Result, not an error.
+// call with, and the probe's own sockets failing to open; a call that
+// fails is a Result, not an error.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var target sip.Uri
 	if err := sip.ParseUri(cfg.Target, &target); err != nil || target.User == "" || target.Host == "" {
@@ -201,10 +202,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	c := &call{cfg: cfg, target: target, res: &Result{Target: cfg.Target}, bye: make(chan struct{})}
+	defer c.close()
 	if err := c.open(); err != nil {
 		return nil, err
 	}
-	defer c.close()
 	c.run(ctx)
 	return c.res, nil
 }
@@ -403,7 +404,10 @@ func (c *call) run(ctx context.Context) {
 			res.Path = Refused
 			return
 		}
-		res.Path, res.Failure = Unanswered, "no answer within "+c.cfg.Duration.String()+": "+err.Error()
+		res.Path, res.Failure = Unanswered, "no final answer within "+c.cfg.Duration.String()
+		if ctx.Err() == nil && rctx.Err() == nil {
+			res.Failure = "the call failed: " + err.Error()
+		}
 		return
 	}
 	answer, err := sdp.Parse(dlg.InviteResponse.Body())

@@ -1,6 +1,10 @@
-// Command phonediversions runs PhoneDiversions: the diversion groups, their
-// store and, as they are built, the SIP call handler and the admin web
-// module. Started with no configuration it keeps its data in ./data.
+// Command phonediversions runs PhoneDiversions: the diversion groups and
+// their store, the SIP call handler with its media engine, and the HTTP
+// module (web page, REST API, phone service, metrics). Started with no
+// configuration it keeps its data in ./data; under systemd it tells the
+// service manager when it is ready and answers its watchdog. Its
+// subcommands: demo (a throw-away installation to try), probe (one test
+// call), backup and copy-store (the data).
 package main
 
 import (
