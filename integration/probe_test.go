@@ -41,9 +41,9 @@ type probeResult struct {
 	} `json:"received"`
 }
 
-// runProbe runs the product's probe subcommand against p and returns its
-// verdict and exit status.
-func runProbe(t *testing.T, p *product, args ...string) (probeResult, int) {
+// runProbe runs the product's probe subcommand (the target among args)
+// and returns its verdict and exit status.
+func runProbe(t *testing.T, args ...string) (probeResult, int) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"probe", "--json", "--local-ip", "127.0.0.1", "--duration", "30s"}, args...)...)
 	out, err := cmd.Output()
@@ -102,7 +102,7 @@ func TestProbe(t *testing.T) {
 	t.Run("announcement then hang-up, and a refused number", func(t *testing.T) {
 		p := startProduct(t, withAnnouncement(defaultSetup(false), wav), "")
 		heard := filepath.Join(dir, "heard.wav")
-		r, status := runProbe(t, p, "--diverted-from", "1001", "--record", heard, sipTarget(p, "5000"))
+		r, status := runProbe(t, "--diverted-from", "1001", "--record", heard, sipTarget(p, "5000"))
 		if status != 0 || r.Path != "announcement-then-hang-up" || r.HungUpBy != "product" {
 			t.Fatalf("exit %d, %+v", status, r)
 		}
@@ -127,7 +127,7 @@ func TestProbe(t *testing.T) {
 			t.Errorf("recording at %.0f Hz, want %.0f Hz", got, freq)
 		}
 
-		r, status = runProbe(t, p, sipTarget(p, "9999"))
+		r, status = runProbe(t, sipTarget(p, "9999"))
 		if status != 1 || r.Path != "refused" || r.Code != 404 {
 			t.Fatalf("unknown number: exit %d, %+v; want exit 1, refused 404", status, r)
 		}
@@ -147,14 +147,14 @@ func TestProbe(t *testing.T) {
 			{"tls", p.tlsPort, []string{"--tls-ca", cert}},
 		} {
 			args := append([]string{"--transport", c.transport, "--diverted-from", "1001"}, c.args...)
-			r, status := runProbe(t, p, append(args, "sip:5000@127.0.0.1:"+strconv.Itoa(c.port))...)
+			r, status := runProbe(t, append(args, "sip:5000@127.0.0.1:"+strconv.Itoa(c.port))...)
 			if status != 0 || r.Path != "announcement-then-hang-up" || r.HungUpBy != "product" {
 				t.Fatalf("over %s: exit %d, %+v", c.transport, status, r)
 			}
 			checkAnnouncement(t, r)
 		}
 		// A certificate the probe was not told to trust: no call.
-		r, status := runProbe(t, p, "--transport", "tls", "--diverted-from", "1001", "sip:5000@127.0.0.1:"+strconv.Itoa(p.tlsPort))
+		r, status := runProbe(t, "--transport", "tls", "--diverted-from", "1001", "sip:5000@127.0.0.1:"+strconv.Itoa(p.tlsPort))
 		if status != 1 || r.Path != "unanswered" {
 			t.Fatalf("over TLS to an unknown certificate: exit %d, %+v", status, r)
 		}
@@ -163,7 +163,7 @@ func TestProbe(t *testing.T) {
 	t.Run("announcement then connect, and direct access", func(t *testing.T) {
 		far, farAddr := uas(t, "uas_answer.xml", 2)
 		p := startProduct(t, withAnnouncement(defaultSetup(true), wav), farAddr)
-		r, status := runProbe(t, p, "--diverted-from", "1001", "--duration", "8s", sipTarget(p, "5000"))
+		r, status := runProbe(t, "--diverted-from", "1001", "--duration", "8s", sipTarget(p, "5000"))
 		if status != 0 || r.Path != "announcement-then-connect" || r.FarParty != "answered" || r.Rang {
 			t.Fatalf("exit %d, %+v", status, r)
 		}
@@ -171,7 +171,7 @@ func TestProbe(t *testing.T) {
 		if r.Ringback <= 0 || r.Talk <= 0 {
 			t.Errorf("ringback %.2f s, far party heard %.2f s: want both (SIPp rings, then streams a file)", r.Ringback, r.Talk)
 		}
-		r, status = runProbe(t, p, "--from", "2001", "--diverted-from", "1001", "--duration", "4s", sipTarget(p, "5000"))
+		r, status = runProbe(t, "--from", "2001", "--diverted-from", "1001", "--duration", "4s", sipTarget(p, "5000"))
 		if status != 0 || r.Path != "connected" || !r.Rang || r.Announcement != nil || r.Received.Packets == 0 {
 			t.Fatalf("direct access: exit %d, %+v", status, r)
 		}

@@ -4,7 +4,8 @@
 // configuration it keeps its data in ./data; under systemd it tells the
 // service manager when it is ready and answers its watchdog. Its
 // subcommands: demo (a throw-away installation to try), probe (one test
-// call), backup and copy-store (the data).
+// call), health (asks /healthz, for containers), backup and copy-store
+// (the data).
 package main
 
 import (
@@ -74,6 +75,13 @@ func main() {
 	if len(os.Args) > 1 && (os.Args[1] == "demo" || os.Args[1] == "--demo") {
 		if err := runDemo(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr); err != nil && !errors.Is(err, errHelp) {
 			fmt.Fprintln(os.Stderr, "phonediversions demo:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "health" {
+		if err := runHealth(ctx, os.Args[2:], os.Getenv, os.Stdout); err != nil && !errors.Is(err, errHelp) {
+			fmt.Fprintln(os.Stderr, "phonediversions health:", err)
 			os.Exit(1)
 		}
 		return

@@ -213,3 +213,33 @@ func signIn(t *testing.T, base, username, password string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// `phonediversions health` asks the listener the settings name for
+// /healthz: nil from a running program (over HTTPS too), an error when
+// nothing answers.
+func TestHealthCommand(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir, time.Now().Add(time.Hour))
+	for _, tls := range []bool{false, true} {
+		cfg := testConfig(t, t.TempDir())
+		if tls {
+			cfg.HTTPTLSCert, cfg.HTTPTLSKey = cert, key
+		}
+		m := NewMain(cfg, io.Discard, io.Discard)
+		if err := m.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"--http-addr", m.HTTPAddr.String()}
+		if tls {
+			args = append(args, "--http-tls-cert", cert, "--http-tls-key", key)
+		}
+		var out bytes.Buffer
+		if err := runHealth(ctx, args, func(string) string { return "" }, &out); err != nil {
+			t.Errorf("health of a running program (TLS %v): %v", tls, err)
+		}
+		m.Close()
+		if err := runHealth(ctx, args, func(string) string { return "" }, &out); err == nil {
+			t.Errorf("health of a stopped program (TLS %v) passed", tls)
+		}
+	}
+}
