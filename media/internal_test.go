@@ -121,7 +121,7 @@ func FuzzRelayInput(f *testing.F) {
 	defer b.Close()
 	fw := &forwarder{src: a, dst: b, tc: e.tc}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		if _, _, _, payload, ok := rtpPayload(pkt); ok && len(payload) > len(pkt) {
+		if _, _, _, payload, ok := RTPPayload(pkt); ok && len(payload) > len(pkt) {
 			t.Fatalf("payload of %d bytes from a %d-byte packet", len(payload), len(pkt))
 		}
 		fw.forward(pkt, e.now())

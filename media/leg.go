@@ -401,9 +401,10 @@ func (l *Leg) startBurst() {
 	l.out.Unlock()
 }
 
-// rtpPayload returns the payload of an RTP packet and its header fields, or
-// ok false when the packet is malformed.
-func rtpPayload(pkt []byte) (pt uint8, ts uint32, ssrc uint32, payload []byte, ok bool) {
+// RTPPayload returns the payload of an RTP packet (past its CSRCs and
+// header extension, without its padding) and its header fields, or ok
+// false when the packet is malformed.
+func RTPPayload(pkt []byte) (pt uint8, ts uint32, ssrc uint32, payload []byte, ok bool) {
 	if len(pkt) < rtpHeaderLen {
 		return 0, 0, 0, nil, false
 	}

@@ -31,7 +31,7 @@ const maxAdvance = 8000 * 10
 // none; comfort noise passes when both legs negotiated it; anything else
 // is dropped.
 func (f *forwarder) forward(pkt []byte, now time.Duration) {
-	pt, ts, ssrc, payload, ok := rtpPayload(pkt)
+	pt, ts, ssrc, payload, ok := RTPPayload(pkt)
 	if !ok {
 		f.src.e.stats.dropped.Add(1)
 		return

@@ -104,3 +104,44 @@ func TestSegmentLevel(t *testing.T) {
 		t.Errorf("silence: %+v", s)
 	}
 }
+
+// The probe keeps what a packet carries whatever its header holds: CSRCs,
+// a header extension, padding; a malformed one is not kept.
+func TestKeepTakesThePayload(t *testing.T) {
+	payload := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	hdr := func(b0, b1 byte) []byte {
+		return []byte{b0, b1, 0, 9, 0, 0, 0x30, 0x39, 0, 0, 0, 1} // seq 9, ts 12345, ssrc 1
+	}
+	cases := []struct {
+		name string
+		pkt  []byte
+		keep bool
+	}{
+		{"plain, marked", append(hdr(0x80, 0x80), payload...), true},
+		{"one CSRC", append(append(hdr(0x81, 0), 0, 0, 0, 2), payload...), true},
+		{"header extension of two words", append(append(hdr(0x90, 0), 0xbe, 0xde, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8), payload...), true},
+		{"padding", append(append(hdr(0xa0, 0), payload...), 0, 0, 3), true},
+		{"extension longer than the packet", append(hdr(0x90, 0), 0xbe, 0xde, 0, 9), false},
+		{"padding longer than the packet", append(hdr(0xa0, 0), 99), false},
+		{"shorter than a header", []byte{0x80, 0, 1}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var k call
+			k.keep(c.pkt, time.Second)
+			if !c.keep {
+				if len(k.packets) != 0 {
+					t.Fatalf("kept %+v", k.packets)
+				}
+				return
+			}
+			if len(k.packets) != 1 {
+				t.Fatalf("kept %d packets", len(k.packets))
+			}
+			p := k.packets[0]
+			if string(p.payload) != string(payload) || p.ts != 12345 || p.pt != 0 || p.marker != (c.pkt[1]&0x80 != 0) || p.at != time.Second {
+				t.Fatalf("kept %+v", p)
+			}
+		})
+	}
+}

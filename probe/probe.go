@@ -460,22 +460,11 @@ func (c *call) run(ctx context.Context) {
 
 // keep records a packet the product sent (on the engine's reader).
 func (c *call) keep(pkt []byte, at time.Duration) {
-	if len(pkt) < 12 {
+	pt, ts, _, payload, ok := media.RTPPayload(pkt)
+	if !ok {
 		return
 	}
-	off := 12 + int(pkt[0]&0x0f)*4
-	if pkt[0]&0x10 != 0 && len(pkt) >= off+4 {
-		off += 4 + int(pkt[off+2])<<8*4 + int(pkt[off+3])*4
-	}
-	end := len(pkt)
-	if pkt[0]&0x20 != 0 && end > 0 {
-		end -= int(pkt[end-1])
-	}
-	if off > end {
-		return
-	}
-	p := packet{at: at, pt: pkt[1] & 0x7f, marker: pkt[1]&0x80 != 0,
-		ts: uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7]), payload: append([]byte(nil), pkt[off:end]...)}
+	p := packet{at: at, pt: pt, marker: pkt[1]&0x80 != 0, ts: ts, payload: append([]byte(nil), payload...)}
 	c.mu.Lock()
 	c.packets = append(c.packets, p)
 	c.mu.Unlock()
