@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -460,19 +461,14 @@ func runInstalled(t *testing.T, use func(base string)) {
 	}
 }
 
+// post posts a form that must be taken (200) and returns the answer.
 func post(t *testing.T, u string, form url.Values) string {
 	t.Helper()
-	resp, err := http.PostForm(u, form)
-	if err != nil {
-		t.Fatal(err)
+	code, body := postForm(t, u, form)
+	if code != 200 {
+		t.Fatalf("%s: %d %s", u, code, body)
 	}
-	defer resp.Body.Close()
-	b := new(strings.Builder)
-	bufio.NewReader(resp.Body).WriteTo(b)
-	if resp.StatusCode != 200 {
-		t.Fatalf("%s: %d %s", u, resp.StatusCode, b)
-	}
-	return b.String()
+	return body
 }
 
 func get(t *testing.T, u string) string {
@@ -482,7 +478,6 @@ func get(t *testing.T, u string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b := new(strings.Builder)
-	bufio.NewReader(resp.Body).WriteTo(b)
-	return b.String()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

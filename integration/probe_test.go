@@ -1,17 +1,9 @@
 package integration
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"math"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phonediversions/phonediversions/internal/testcert"
 	"github.com/phonediversions/phonediversions/prompts"
 )
 
@@ -135,7 +128,7 @@ func TestProbe(t *testing.T) {
 
 	t.Run("over TCP and TLS", func(t *testing.T) {
 		certDir := t.TempDir()
-		cert, key := writeCert(t, certDir)
+		cert, key := testcert.Write(t, certDir, time.Now().Add(24*time.Hour))
 		p := startProductIn(t, t.TempDir(), withAnnouncement(defaultSetup(false), wav), "",
 			"--sip-tls-cert", cert, "--sip-tls-key", key, "--sip-tls-port", "0")
 		for _, c := range []struct {
@@ -183,26 +176,4 @@ func TestProbe(t *testing.T) {
 
 func sipTarget(p *product, number string) string {
 	return "sip:" + number + "@127.0.0.1:" + strconv.Itoa(p.sipPort)
-}
-
-// writeCert writes a self-signed certificate for 127.0.0.1 and its key.
-func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
 }

@@ -2,26 +2,20 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonediversions/phonediversions/internal/testcert"
 )
 
 // family is one metric family as /metrics shows it.
@@ -36,7 +30,7 @@ type family struct {
 func scrape(t *testing.T) map[string]*family {
 	t.Helper()
 	dir := t.TempDir()
-	cert, key := selfSigned(t, dir, time.Now().Add(90*24*time.Hour))
+	cert, key := testcert.Write(t, dir, time.Now().Add(90*24*time.Hour))
 	cfg := testConfig(t, dir)
 	cfg.HTTPTLSCert, cfg.HTTPTLSKey = cert, key
 	m := NewMain(cfg, io.Discard, io.Discard)
@@ -91,27 +85,6 @@ func scrape(t *testing.T) map[string]*family {
 		}
 	}
 	return out
-}
-
-// selfSigned writes a certificate for 127.0.0.1 valid until notAfter and
-// its key.
-func selfSigned(t *testing.T, dir string, notAfter time.Time) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
 }
 
 // units are the words that name what a metric counts or measures.

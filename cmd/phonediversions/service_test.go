@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phonediversions/phonediversions/internal/testcert"
 )
 
 // buildBinary builds the program for a test that runs it as a process.
@@ -219,7 +221,7 @@ func signIn(t *testing.T, base, username, password string) int {
 // nothing answers.
 func TestHealthCommand(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := selfSigned(t, dir, time.Now().Add(time.Hour))
+	cert, key := testcert.Write(t, dir, time.Now().Add(time.Hour))
 	for _, tls := range []bool{false, true} {
 		cfg := testConfig(t, t.TempDir())
 		if tls {
