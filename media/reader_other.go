@@ -2,10 +2,7 @@
 
 package media
 
-import (
-	"net"
-	"net/netip"
-)
+import "net/netip"
 
 // reader reads each leg's RTP on a goroutine of the leg's where the
 // epoll reader of reader_linux.go is not available.
@@ -20,10 +17,7 @@ func (r *reader) add(l *Leg) error {
 		for {
 			n, from, err := l.conn.c.ReadFromUDPAddrPort(buf)
 			if err != nil {
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
-					continue
-				}
-				return // closed
+				return // closed (the RTP socket has no deadline)
 			}
 			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 			l.take(buf[:n], from, l.e.now())
