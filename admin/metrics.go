@@ -42,7 +42,7 @@ type Telephony struct {
 	Streams int64
 	// RTP packets sent, received, sent late, skipped frames, and packets
 	// dropped (malformed, stray source).
-	RTPSent, RTPReceived, RTPLate, RTPSkipped, RTPDropped uint64
+	RTPSent, RTPReceived, RTPLate, RTPSkipped, RTPDropped, RTPBatched uint64
 	// Lateness of announcement packets against their deadline, and the
 	// relay's delay from reading a packet to writing it.
 	Lateness, RelayDelay Histogram
@@ -118,7 +118,7 @@ func newMetrics(s *Server) *metrics {
 		rejected:  prometheus.NewDesc("phonediversions_calls_rejected_total", "INVITEs refused (403, 404, 482, 503, ...).", nil, nil),
 		active:    prometheus.NewDesc("phonediversions_active_calls", "Calls in progress.", nil, nil),
 		streams:   prometheus.NewDesc("phonediversions_announcement_streams", "Announcement and tone streams playing.", nil, nil),
-		rtp:       prometheus.NewDesc("phonediversions_rtp_packets_total", "RTP packets, by kind: sent, received, late (sent more than 5 ms after their deadline), skipped (frames skipped to catch up), dropped (malformed or from a stray source).", []string{"kind"}, nil),
+		rtp:       prometheus.NewDesc("phonediversions_rtp_packets_total", "RTP packets, by kind: sent, received, late (sent more than 5 ms after their deadline), skipped (frames skipped to catch up), dropped (malformed or from a stray source), batched (of those sent, handed to the kernel in io_uring batches; 0 where the kernel refuses io_uring).", []string{"kind"}, nil),
 		lateness:  prometheus.NewDesc("phonediversions_rtp_lateness_seconds", "Send time of announcement packets after their deadline.", nil, nil),
 		relay:     prometheus.NewDesc("phonediversions_relay_delay_seconds", "Time from reading a relayed RTP packet to writing it on the other leg.", nil, nil),
 		decodes:   prometheus.NewDesc("phonediversions_announcement_uploads_converting", "Announcement uploads being converted now.", nil, nil),
@@ -210,7 +210,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.overloaded, prometheus.GaugeValue, overloaded)
 	ch <- prometheus.MustNewConstMetric(m.streams, prometheus.GaugeValue, float64(t.Streams))
 	for kind, n := range map[string]uint64{"sent": t.RTPSent, "received": t.RTPReceived, "late": t.RTPLate,
-		"skipped": t.RTPSkipped, "dropped": t.RTPDropped} {
+		"skipped": t.RTPSkipped, "dropped": t.RTPDropped, "batched": t.RTPBatched} {
 		ch <- prometheus.MustNewConstMetric(m.rtp, prometheus.CounterValue, float64(n), kind)
 	}
 	if t.Lateness.Bucket > 0 {

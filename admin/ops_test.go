@@ -30,7 +30,7 @@ func TestMetrics(t *testing.T) {
 			return admin.Telephony{CallsStarted: 42, CallsRejected: 9, ActiveCalls: 3, Streams: 5,
 				CallsShed: 7, CallLimit: 2400, Overloaded: true,
 				Outcomes: map[routing.Status]uint64{routing.StatusConnected: 30, routing.StatusCancelled: 9},
-				RTPSent:  1000, RTPLate: 11, Lateness: lateness}
+				RTPSent:  1000, RTPLate: 11, RTPBatched: 640, Lateness: lateness}
 		}
 	})
 	g := f.group("Front Desk", "1022", "")
@@ -63,6 +63,7 @@ func TestMetrics(t *testing.T) {
 		`phonediversions_report_entries_dropped_total 0`,
 		`phonediversions_calls_decided_from_cache_total 0`,
 		`phonediversions_rtp_packets_total{kind="late"} 11`,
+		`phonediversions_rtp_packets_total{kind="batched"} 640`,
 		`phonediversions_rtp_lateness_seconds_bucket{le="0.0005"} 90`,
 		`phonediversions_rtp_lateness_seconds_bucket{le="0.005"} 90`,
 		`phonediversions_rtp_lateness_seconds_bucket{le="0.01"} 100`,

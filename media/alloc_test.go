@@ -21,7 +21,7 @@ func BenchmarkSendPacket(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		leg.send(0, audio.FrameSamples, false, frame, nil, e.now())
+		leg.send(0, audio.FrameSamples, false, frame, nil, e.now(), nil)
 	}
 }
 

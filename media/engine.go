@@ -22,20 +22,28 @@ type Config struct {
 	// ReportInterval is how often a leg sends an RTCP report; 0 means 5 s
 	// (RFC 3550 6.2).
 	ReportInterval time.Duration
+	// OneSendEach makes the pacer send every packet with a system call of
+	// its own even where the kernel offers io_uring batches.
+	OneSendEach bool
 }
 
 // Engine owns the RTP ports, the pacer goroutines, the reader of every
 // leg's packets, the legs' timers and the counters.
 type Engine struct {
-	ports     *Ports
-	reader    *reader
-	timers    *timers
-	report    time.Duration // RTCP report interval
-	shards    []*shard
-	stats     counters
-	tc        transcoders
-	t0        time.Time
-	stop      chan struct{}
+	ports  *Ports
+	reader *reader
+	timers *timers
+	report time.Duration // RTCP report interval
+	shards []*shard
+	stats  counters
+	tc     transcoders
+	t0     time.Time
+	stop   chan struct{}
+	// sendMu is held for reading while a batch holds queued packets
+	// (their sockets' descriptors), for writing while a leg closes its
+	// sockets: no batch submits a descriptor closed and perhaps reused.
+	sendMu    sync.RWMutex
+	batchErr  error // why the pacer sends without io_uring batches
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -75,6 +83,10 @@ func New(cfg Config) (*Engine, error) {
 	}()
 	for i := 0; i < cfg.Shards; i++ {
 		sh := &shard{e: e, kick: make(chan struct{}, 1), lateAt: cfg.LateAfter}
+		if !cfg.OneSendEach && e.batchErr == nil {
+			// nil where the kernel gives no ring: a sendto each
+			sh.batch, e.batchErr = newBatch(e)
+		}
 		e.shards = append(e.shards, sh)
 		e.wg.Add(1)
 		go func() {
@@ -84,6 +96,11 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// BatchError says why the pacer sends a packet per system call instead
+// of io_uring batches (the kernel refused a ring); nil when it batches,
+// or when Config.OneSendEach asked for no batches.
+func (e *Engine) BatchError() error { return e.batchErr }
 
 // now is the engine's monotonic clock.
 func (e *Engine) now() time.Duration { return time.Since(e.t0) }
@@ -107,6 +124,7 @@ func (e *Engine) Stats() Stats {
 		RTCPReceived:    c.rtcpReceived.Load(),
 		DTMFDropped:     c.dtmfDropped.Load(),
 		PacerWakeups:    c.wakeups.Load(),
+		BatchedPackets:  c.batched.Load(),
 		ActiveStreams:   c.streams.Load(),
 		ActiveLegs:      c.legs.Load(),
 	}

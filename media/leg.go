@@ -239,9 +239,11 @@ func (l *Leg) Close() {
 		l.e.reader.remove(l)
 		l.e.timers.unschedule(l)
 		l.rmu.Lock()
+		l.e.sendMu.Lock()
 		l.out.Lock()
 		l.e.ports.release(portPair{rtp: l.conn, rtcp: l.rtcp, port: l.port})
 		l.out.Unlock()
+		l.e.sendMu.Unlock()
 		l.rmu.Unlock()
 		l.e.stats.legs.Add(-1)
 	})
@@ -346,7 +348,10 @@ func (l *Leg) accept(from netip.AddrPort) bool {
 // telephone event); tc transcodes the payload when not nil. A leg whose
 // peer is unknown, or does not want media (hold), drops the packet. It
 // does not allocate.
-func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *transcoder, now time.Duration) {
+//
+// With a batch b (nil for none) the packet is queued in it, to go out
+// with its flush, when it can.
+func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *transcoder, now time.Duration, b *batch) {
 	dest := l.dest.Load()
 	if dest == nil {
 		return
@@ -375,12 +380,26 @@ func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *tran
 	h.SequenceNumber++
 	l.sentOnce = true
 	l.lastSend = now
-	n, _ := h.MarshalTo(l.outBuf[:])
-	m := copy(l.outBuf[n:], payload)
-	if tc != nil {
-		tc.apply(l.outBuf[n : n+m])
+	buf := l.outBuf[:]
+	if b != nil {
+		// Built in the batch's own buffer when it fits there.
+		if q := b.room(); len(q) >= rtpHeaderLen+len(payload) {
+			buf = q
+		}
 	}
-	err := l.tx.send(l.outBuf[:n+m], *dest)
+	n, _ := h.MarshalTo(buf)
+	m := copy(buf[n:], payload)
+	if tc != nil {
+		tc.apply(buf[n : n+m])
+	}
+	if b != nil && b.add(l, buf[:n+m], *dest, m) {
+		// Counted as sent; the batch takes it back if the send fails.
+		l.sentPkts++
+		l.sentBytes += uint32(m)
+		l.out.Unlock()
+		return
+	}
+	err := l.tx.send(buf[:n+m], *dest)
 	if err == nil {
 		l.sentPkts++
 		l.sentBytes += uint32(m)

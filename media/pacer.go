@@ -104,6 +104,7 @@ type shard struct {
 	load     atomic.Int32 // streams given to the shard and not ended
 	lateAt   time.Duration
 	lateness histogram
+	batch    *batch // the slot's packets in one system call; nil: a sendto each
 }
 
 // fillShard is how many streams a shard takes before new streams go to
@@ -203,6 +204,14 @@ func (sh *shard) run(stop <-chan struct{}) {
 				continue
 			case <-timer.C:
 			}
+		} else {
+			// Behind: no wait, but the engine's close must still be seen.
+			select {
+			case <-stop:
+				sh.closeAll()
+				return
+			default:
+			}
 		}
 		e.stats.wakeups.Add(1)
 		target := int64(e.now() / tick)
@@ -273,10 +282,18 @@ func (sh *shard) place(now int64) {
 }
 
 // serve sends the next frame of every stream in the slot whose deadline is
-// at.
+// at: in io_uring batches when the slot holds enough streams for them to
+// cost less than a sendto each.
 func (sh *shard) serve(slot int, at time.Duration) {
 	e := sh.e
 	list := sh.slots[slot]
+	b := sh.batch
+	if b != nil && len(list) >= batchFrom {
+		e.sendMu.RLock()
+		defer sh.flush(true)
+	} else {
+		b = nil
+	}
 	for i := 0; i < len(list); {
 		s := list[i]
 		if s.stop.Load() {
@@ -298,7 +315,11 @@ func (sh *shard) serve(slot int, at time.Duration) {
 			}
 			s.idx %= len(s.frames)
 		}
-		s.leg.send(s.pt, advance, false, s.frames[s.idx], nil, now)
+		if b != nil && b.full() {
+			sh.flush(false)
+			b = sh.batch
+		}
+		s.leg.send(s.pt, advance, false, s.frames[s.idx], nil, now, b)
 		sh.lateness.observe(late)
 		if late > sh.lateAt {
 			e.stats.late.Add(1)
@@ -312,6 +333,18 @@ func (sh *shard) serve(slot int, at time.Duration) {
 			s.idx = 0
 		}
 		i++
+	}
+}
+
+// flush sends the packets the shard's batch holds; last ends the
+// batch's hold on the legs' sockets. A ring that failed is not used
+// again: the shard goes on with a sendto each.
+func (sh *shard) flush(last bool) {
+	if sh.batch != nil && !sh.batch.flush() {
+		sh.batch = nil
+	}
+	if last {
+		sh.e.sendMu.RUnlock()
 	}
 }
 
@@ -362,6 +395,9 @@ func (sh *shard) reap() {
 
 // closeAll ends every stream when the engine closes.
 func (sh *shard) closeAll() {
+	if sh.batch != nil {
+		sh.batch.close()
+	}
 	for slot := range sh.slots {
 		for len(sh.slots[slot]) > 0 {
 			sh.remove(slot, 0, false)

@@ -61,7 +61,7 @@ func (f *forwarder) forward(pkt []byte, now time.Duration) {
 		f.seen, f.ssrc = true, ssrc
 	}
 	f.lastTS = ts
-	f.dst.send(outPT, advance, mark, payload, tc, now)
+	f.dst.send(outPT, advance, mark, payload, tc, now, nil)
 	f.src.e.stats.relayDelay.observe(f.src.e.now() - now)
 }
 

@@ -159,7 +159,12 @@ func (s *rawSender) send(pkt []byte, to netip.AddrPort) error {
 	if s.s.inet6 {
 		sa, n = unsafe.Pointer(&s.sa6), syscall.SizeofSockaddrInet6
 	}
-	_, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(s.s.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)), 0, uintptr(sa), n)
+	return sendto(s.s.fd, pkt, sa, n)
+}
+
+// sendto sends pkt on the socket fd to the socket address sa of n bytes.
+func sendto(fd int, pkt []byte, sa unsafe.Pointer, n uintptr) error {
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)), 0, uintptr(sa), n)
 	if errno != 0 {
 		return errno
 	}

@@ -102,7 +102,7 @@ func (h Histogram) Sub(earlier Histogram) Histogram {
 // counters are the engine's running totals.
 type counters struct {
 	sent, received, late, skipped, dropped, sendErrors, timeouts atomic.Uint64
-	rtcpSent, rtcpReceived, dtmfDropped, wakeups                 atomic.Uint64
+	rtcpSent, rtcpReceived, dtmfDropped, wakeups, batched        atomic.Uint64
 	streams, legs                                                atomic.Int64
 	relayDelay                                                   histogram
 }
@@ -121,6 +121,7 @@ type Stats struct {
 	RTCPReceived    uint64 // RTCP packets taken from peers
 	DTMFDropped     uint64 // telephone events not relayed: the other leg negotiated none
 	PacerWakeups    uint64 // times a pacer goroutine woke to send
+	BatchedPackets  uint64 // packets of PacketsSent handed to the kernel in io_uring batches, not a sendto each
 	ActiveStreams   int64  // announcement and tone streams playing
 	ActiveLegs      int64  // legs open
 	// Lateness is the send time of announcement packets against their deadline.

@@ -4,261 +4,384 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/pion/rtp"
+
+	"github.com/phonediversions/phonediversions/audio"
 )
 
-// The io_uring trial (issue: the per-packet system call is the floor):
-// can one tick's packets, one from each leg's socket, go out in one
-// system call through io_uring, and is a packet then cheaper than a raw
-// sendto? This is a trial kept with the tests, not a sender of the
-// product: a minimal ring (setup, the three mappings, SENDMSG entries,
-// io_uring_enter) without cgo, measured against the raw sender on the
-// same sockets by BenchmarkURingSend:
-//
-//	go test ./media/ -run URing -bench URingSend -benchtime 200x -count 3
-
-const (
-	sysIOURingSetup = 425
-	sysIOURingEnter = 426
-
-	ioringOffSQRing = 0
-	ioringOffCQRing = 0x8000000
-	ioringOffSQEs   = 0x10000000
-
-	ioringOpSendmsg       = 9
-	ioringEnterGetevents  = 1
-	ioringFeatSingleMmap  = 1
-	sizeofSQE             = 64
-	sizeofCQE             = 16
-	sizeofIOURingParams   = 120
-	offsetSQOffInParams   = 40
-	offsetCQOffInParams   = 80
-	sqOffHead, sqOffTail  = 0, 4
-	sqOffMask, sqOffArray = 8, 24
-	cqOffHead, cqOffTail  = 0, 4
-	cqOffMask, cqOffCQEs  = 8, 20
-	paramsFeaturesOffset  = 20
-	paramsSQEntriesOffset = 0
-	paramsCQEntriesOffset = 4
-)
-
-// uring is a minimal io_uring for sends.
-type uring struct {
-	fd                     int
-	sqRing, cqRing, sqes   []byte
-	sqHead, sqTail, sqMask *uint32
-	sqArray                unsafe.Pointer
-	cqHead, cqTail, cqMask *uint32
-	cqes                   unsafe.Pointer
-	entries                uint32
-}
-
-func newURing(entries uint32) (*uring, error) {
-	var p [sizeofIOURingParams]byte
-	fd, _, errno := syscall.Syscall(sysIOURingSetup, uintptr(entries), uintptr(unsafe.Pointer(&p[0])), 0)
-	if errno != 0 {
-		return nil, fmt.Errorf("io_uring_setup: %w", errno)
-	}
-	u32 := func(off int) uint32 { return *(*uint32)(unsafe.Pointer(&p[off])) }
-	r := &uring{fd: int(fd), entries: u32(paramsSQEntriesOffset)}
-	sqSize := int(u32(offsetSQOffInParams+sqOffArray)) + int(r.entries)*4
-	cqSize := int(u32(offsetCQOffInParams+cqOffCQEs)) + int(u32(paramsCQEntriesOffset))*sizeofCQE
-	single := u32(paramsFeaturesOffset)&ioringFeatSingleMmap != 0
-	if single {
-		sqSize = max(sqSize, cqSize)
-	}
-	var err error
-	mmap := func(off int64, size int) ([]byte, error) {
-		return syscall.Mmap(r.fd, off, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|syscall.MAP_POPULATE)
-	}
-	if r.sqRing, err = mmap(ioringOffSQRing, sqSize); err != nil {
-		r.close()
-		return nil, err
-	}
-	r.cqRing = r.sqRing
-	if !single {
-		if r.cqRing, err = mmap(ioringOffCQRing, cqSize); err != nil {
-			r.close()
-			return nil, err
-		}
-	}
-	if r.sqes, err = mmap(ioringOffSQEs, int(r.entries)*sizeofSQE); err != nil {
-		r.close()
-		return nil, err
-	}
-	at := func(ring []byte, off uint32) unsafe.Pointer { return unsafe.Pointer(&ring[off]) }
-	r.sqHead = (*uint32)(at(r.sqRing, u32(offsetSQOffInParams+sqOffHead)))
-	r.sqTail = (*uint32)(at(r.sqRing, u32(offsetSQOffInParams+sqOffTail)))
-	r.sqMask = (*uint32)(at(r.sqRing, u32(offsetSQOffInParams+sqOffMask)))
-	r.sqArray = at(r.sqRing, u32(offsetSQOffInParams+sqOffArray))
-	r.cqHead = (*uint32)(at(r.cqRing, u32(offsetCQOffInParams+cqOffHead)))
-	r.cqTail = (*uint32)(at(r.cqRing, u32(offsetCQOffInParams+cqOffTail)))
-	r.cqMask = (*uint32)(at(r.cqRing, u32(offsetCQOffInParams+cqOffMask)))
-	r.cqes = at(r.cqRing, u32(offsetCQOffInParams+cqOffCQEs))
-	return r, nil
-}
-
-func (r *uring) close() {
-	if r.sqes != nil {
-		syscall.Munmap(r.sqes)
-	}
-	if r.cqRing != nil && (r.sqRing == nil || &r.cqRing[0] != &r.sqRing[0]) {
-		syscall.Munmap(r.cqRing)
-	}
-	if r.sqRing != nil {
-		syscall.Munmap(r.sqRing)
-	}
-	syscall.Close(r.fd)
-}
-
-// sendBatch sends each message (fd, msghdr) with one io_uring_enter and
-// returns how many completed with an error.
-func (r *uring) sendBatch(fds []int, msgs []syscall.Msghdr) (failed int, err error) {
-	n := uint32(len(fds))
-	if n > r.entries {
-		return 0, fmt.Errorf("%d sends, ring of %d", n, r.entries)
-	}
-	tail := atomic.LoadUint32(r.sqTail)
-	mask := *r.sqMask
-	for i := uint32(0); i < n; i++ {
-		idx := (tail + i) & mask
-		sqe := r.sqes[idx*sizeofSQE : (idx+1)*sizeofSQE]
-		clear(sqe)
-		sqe[0] = ioringOpSendmsg
-		*(*int32)(unsafe.Pointer(&sqe[4])) = int32(fds[i])
-		*(*uint64)(unsafe.Pointer(&sqe[16])) = uint64(uintptr(unsafe.Pointer(&msgs[i])))
-		*(*uint32)(unsafe.Pointer(&sqe[24])) = 1 // len: one msghdr
-		*(*uint64)(unsafe.Pointer(&sqe[32])) = uint64(i)
-		*(*uint32)(unsafe.Add(r.sqArray, idx*4)) = idx
-	}
-	atomic.StoreUint32(r.sqTail, tail+n)
-	_, _, errno := syscall.Syscall6(sysIOURingEnter, uintptr(r.fd), uintptr(n), uintptr(n), ioringEnterGetevents, 0, 0)
-	if errno != 0 {
-		return 0, fmt.Errorf("io_uring_enter: %w", errno)
-	}
-	head := atomic.LoadUint32(r.cqHead)
-	ctail := atomic.LoadUint32(r.cqTail)
-	cmask := *r.cqMask
-	for ; head != ctail; head++ {
-		cqe := unsafe.Add(r.cqes, (head&cmask)*sizeofCQE)
-		if res := *(*int32)(unsafe.Add(cqe, 8)); res < 0 {
-			failed++
-		}
-	}
-	atomic.StoreUint32(r.cqHead, head)
-	return failed, nil
-}
-
-// uringBench is n sending sockets, each with a peer that drops what it
-// gets, and the messages that send one packet from each to its peer.
-type uringBench struct {
-	fds     []int
+// sendRig is n sending sockets, each with a peer, and the messages that
+// send one packet from each to its peer.
+type sendRig struct {
+	fds     []int32
 	senders []*rawSender
 	peers   []netip.AddrPort
 	msgs    []syscall.Msghdr
 	iovs    []syscall.Iovec
 	addrs   []syscall.RawSockaddrInet4
 	pkt     []byte
-	conns   []*net.UDPConn
+	conns   []*net.UDPConn // peer, sender, peer, sender…
 }
 
-func newURingBench(tb testing.TB, n int) *uringBench {
+// newSendRig opens the sockets; peers keep what they get when keep, else
+// their receive buffer is the smallest (what arrives is dropped).
+func newSendRig(tb testing.TB, n int, keep bool) *sendRig {
 	tb.Helper()
-	ub := &uringBench{pkt: make([]byte, 172), msgs: make([]syscall.Msghdr, n), iovs: make([]syscall.Iovec, n),
+	sr := &sendRig{pkt: make([]byte, rtpHeaderLen+audio.FrameSamples), msgs: make([]syscall.Msghdr, n), iovs: make([]syscall.Iovec, n),
 		addrs: make([]syscall.RawSockaddrInet4, n)}
+	tb.Cleanup(func() {
+		for _, c := range sr.conns {
+			c.Close()
+		}
+	})
 	for i := range n {
 		recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		recv.SetReadBuffer(1)
+		if keep {
+			recv.SetReadBuffer(1 << 16)
+		} else {
+			recv.SetReadBuffer(1)
+		}
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		ub.conns = append(ub.conns, recv, c)
+		sr.conns = append(sr.conns, recv, c)
 		rc, _ := c.SyscallConn()
-		rc.Control(func(fd uintptr) { ub.fds = append(ub.fds, int(fd)) })
-		ub.senders = append(ub.senders, newRawSender(&udpSocket{fd: ub.fds[len(ub.fds)-1]})) // c keeps the socket
+		rc.Control(func(fd uintptr) { sr.fds = append(sr.fds, int32(fd)) })
+		sr.senders = append(sr.senders, newRawSender(&udpSocket{fd: int(sr.fds[i])})) // c keeps the socket
 		to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
-		ub.peers = append(ub.peers, to)
-		a := &ub.addrs[i]
+		sr.peers = append(sr.peers, to)
+		a := &sr.addrs[i]
 		a.Family = syscall.AF_INET
 		a.Addr = to.Addr().As4()
 		p := to.Port()
 		a.Port = p<<8 | p>>8 // network order
-		ub.iovs[i] = syscall.Iovec{Base: &ub.pkt[0]}
-		ub.iovs[i].SetLen(len(ub.pkt))
-		ub.msgs[i] = syscall.Msghdr{Name: (*byte)(unsafe.Pointer(a)), Namelen: syscall.SizeofSockaddrInet4, Iov: &ub.iovs[i], Iovlen: 1}
+		sr.iovs[i] = syscall.Iovec{Base: &sr.pkt[0]}
+		sr.iovs[i].SetLen(len(sr.pkt))
+		sr.msgs[i] = syscall.Msghdr{Name: (*byte)(unsafe.Pointer(a)), Namelen: syscall.SizeofSockaddrInet4, Iov: &sr.iovs[i], Iovlen: 1}
 	}
-	tb.Cleanup(func() {
-		for _, c := range ub.conns {
-			c.Close()
-		}
-	})
-	return ub
+	return sr
 }
 
-// TestURingSendDelivers: the trial's ring sends what it is given, from
-// each socket to its peer.
+// The ring sends what it is given, from each socket to its peer, and
+// reports each send's completion.
 func TestURingSendDelivers(t *testing.T) {
 	r, err := newURing(64)
 	if err != nil {
 		t.Skipf("io_uring not available here: %v", err)
 	}
 	defer r.close()
-	ub := newURingBench(t, 8)
-	for i := 0; i < len(ub.conns); i += 2 {
-		ub.conns[i].SetReadBuffer(65536) // the peers keep what they get
-	}
-	copy(ub.pkt, "uring")
+	sr := newSendRig(t, 8, true)
+	copy(sr.pkt, "uring")
 	for round := range 3 {
-		failed, err := r.sendBatch(ub.fds, ub.msgs)
-		if err != nil || failed != 0 {
-			t.Fatalf("round %d: %d failed, %v", round, failed, err)
+		seen := make([]int32, len(sr.fds))
+		taken, err := r.sendmsgs(sr.fds, sr.msgs, func(i int, res int32) { seen[i] = res })
+		if err != nil || taken != len(sr.fds) {
+			t.Fatalf("round %d: %d of %d taken, %v", round, taken, len(sr.fds), err)
 		}
-		for i := 0; i < len(ub.conns); i += 2 {
+		for i, res := range seen {
+			if res != int32(len(sr.pkt)) {
+				t.Fatalf("round %d: send %d completed with %d, want the %d bytes sent", round, i, res, len(sr.pkt))
+			}
+		}
+		for i := 0; i < len(sr.conns); i += 2 {
 			buf := make([]byte, 256)
-			ub.conns[i].SetReadDeadline(time.Now().Add(2 * time.Second))
-			n, from, err := ub.conns[i].ReadFromUDPAddrPort(buf)
-			if err != nil || n != len(ub.pkt) || string(buf[:5]) != "uring" {
+			sr.conns[i].SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := sr.conns[i].ReadFromUDPAddrPort(buf)
+			if err != nil || n != len(sr.pkt) || string(buf[:5]) != "uring" {
 				t.Fatalf("round %d, peer %d: %d bytes %q, %v", round, i/2, n, buf[:min(n, 5)], err)
 			}
-			if want := ub.conns[i+1].LocalAddr().(*net.UDPAddr).AddrPort(); from.Port() != want.Port() {
+			if want := sr.conns[i+1].LocalAddr().(*net.UDPAddr).AddrPort(); from.Port() != want.Port() {
 				t.Fatalf("round %d, peer %d: from %v, want the sending socket %v", round, i/2, from, want)
 			}
 		}
 	}
+	// A send the kernel refuses completes with its error; the others go.
+	fds := append([]int32{}, sr.fds[:3]...)
+	fds[1] = -1
+	seen := make([]int32, 3)
+	if taken, err := r.sendmsgs(fds, sr.msgs[:3], func(i int, res int32) { seen[i] = res }); taken != 3 || err != nil {
+		t.Fatalf("a bad descriptor among three: %d taken, %v", taken, err)
+	}
+	if seen[0] != int32(len(sr.pkt)) || seen[1] != -int32(syscall.EBADF) || seen[2] != int32(len(sr.pkt)) {
+		t.Fatalf("completions %v, want %d, -EBADF, %d", seen, len(sr.pkt), len(sr.pkt))
+	}
 }
 
-// BenchmarkURingSend sends one packet from each of a thousand sockets to
-// its peer, as a pacer tick of a thousand streams does: with a raw sendto
-// each, and with one io_uring_enter for the thousand. ns/op is per
-// thousand packets.
-func BenchmarkURingSend(b *testing.B) {
-	const n = 1000
-	ub := newURingBench(b, n)
-	b.Run("sendto", func(b *testing.B) {
-		for b.Loop() {
-			for i, s := range ub.senders {
-				s.send(ub.pkt, ub.peers[i])
-			}
-		}
-	})
-	r, err := newURing(1024)
+// BenchmarkBatchSend sends one packet from each of n sockets to its
+// peer, as a pacer slot of n streams does: a sendto each, and one
+// io_uring_enter for the n. ns/op is per packet; it decides batchFrom.
+//
+//	go test ./media/ -run '^$' -bench BatchSend -count 3
+func BenchmarkBatchSend(b *testing.B) {
+	r, err := newURing(batchSize)
 	if err != nil {
 		b.Skipf("io_uring not available here: %v", err)
 	}
 	defer r.close()
-	b.Run("io_uring", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := r.sendBatch(ub.fds, ub.msgs); err != nil {
-				b.Fatal(err)
+	for _, n := range []int{1, 2, 4, 8, 16, 128} {
+		sr := newSendRig(b, n, false)
+		b.Run(fmt.Sprintf("sendto/n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				for i, s := range sr.senders {
+					s.send(sr.pkt, sr.peers[i])
+				}
 			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/packet")
+		})
+		b.Run(fmt.Sprintf("io_uring/n=%d", n), func(b *testing.B) {
+			done := func(int, int32) {}
+			for b.Loop() {
+				if _, err := r.sendmsgs(sr.fds, sr.msgs, done); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/packet")
+		})
+	}
+}
+
+// batchEngine is an engine with one shard whose pacer batches, or skips
+// the test where the kernel gives no ring.
+func batchEngine(t *testing.T) *Engine {
+	t.Helper()
+	e := testEngine(t)
+	if e.shards[0].batch == nil {
+		_, err := newURing(batchSize)
+		t.Skipf("io_uring not available here: %v", err)
+	}
+	return e
+}
+
+// playTo plays the built-in tone's frames in a loop on n legs, each to a
+// peer of its own, all started together (so they share a pacer slot).
+func playTo(t *testing.T, e *Engine, n int) ([]*net.UDPConn, []*Leg, []*Stream) {
+	t.Helper()
+	frames := RingbackEurope().Frames(audio.PCMU)
+	var peers []*net.UDPConn
+	var legs []*Leg
+	for range n {
+		c, addr := sinkConn(t)
+		c.SetReadBuffer(1 << 20)
+		l, err := e.NewLeg(LegConfig{Format: Format{Codec: audio.PCMU}, Peer: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(l.Close)
+		peers, legs = append(peers, c), append(legs, l)
+	}
+	var streams []*Stream
+	for _, l := range legs {
+		streams = append(streams, e.Play(l, frames, true))
+	}
+	return peers, legs, streams
+}
+
+// readStream reads count RTP packets from c and checks they are one
+// stream from the leg's port with no packet missing.
+func readStream(t *testing.T, c *net.UDPConn, from int, count int) {
+	t.Helper()
+	buf := make([]byte, 2048)
+	var last uint16
+	for got := 0; got < count; {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, src, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("packet %d of %d: %v", got, count, err)
+		}
+		var p rtp.Packet
+		if p.Unmarshal(buf[:n]) != nil || buf[1] >= 200 && buf[1] <= 204 {
+			continue // an RTCP report
+		}
+		if int(src.Port()) != from {
+			t.Fatalf("packet from port %d, want the leg's %d", src.Port(), from)
+		}
+		if got > 0 && p.SequenceNumber != last+1 {
+			t.Fatalf("sequence %d after %d: a packet is missing", p.SequenceNumber, last)
+		}
+		if len(p.Payload) != audio.FrameSamples {
+			t.Fatalf("payload of %d bytes, want a frame of %d", len(p.Payload), audio.FrameSamples)
+		}
+		last = p.SequenceNumber
+		got++
+	}
+}
+
+// A slot of streams goes out in io_uring batches: every peer gets its
+// stream whole, from its leg's port, and the engine counts the packets
+// as batched.
+func TestPacerSendsInBatches(t *testing.T) {
+	e := batchEngine(t)
+	peers, legs, _ := playTo(t, e, 2*batchFrom)
+	for i, c := range peers {
+		readStream(t, c, legs[i].Port(), 25)
+	}
+	s := e.Stats()
+	if s.BatchedPackets == 0 || s.SendErrors != 0 {
+		t.Fatalf("%d packets sent, %d of them batched, %d send errors: want batches and no error", s.PacketsSent, s.BatchedPackets, s.SendErrors)
+	}
+	if s.BatchedPackets > s.PacketsSent {
+		t.Fatalf("%d packets batched of %d sent", s.BatchedPackets, s.PacketsSent)
+	}
+}
+
+// With OneSendEach, or a slot of fewer streams than batchFrom, nothing
+// is batched.
+func TestFewStreamsOrOneSendEachAreNotBatched(t *testing.T) {
+	t.Run("one send each", func(t *testing.T) {
+		e, err := New(Config{IP: netip.MustParseAddr("127.0.0.1"), PortMin: 40000, PortMax: 49998, Shards: 1, OneSendEach: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		peers, legs, _ := playTo(t, e, 2*batchFrom)
+		for i, c := range peers {
+			readStream(t, c, legs[i].Port(), 10)
+		}
+		if s := e.Stats(); s.BatchedPackets != 0 || s.PacketsSent == 0 {
+			t.Fatalf("%d packets sent, %d batched: want none batched", s.PacketsSent, s.BatchedPackets)
 		}
 	})
+	t.Run("few streams", func(t *testing.T) {
+		e := batchEngine(t)
+		peers, legs, _ := playTo(t, e, batchFrom-1)
+		for i, c := range peers {
+			readStream(t, c, legs[i].Port(), 10)
+		}
+		if s := e.Stats(); s.BatchedPackets != 0 {
+			t.Fatalf("%d packets batched for a slot of %d streams", s.BatchedPackets, batchFrom-1)
+		}
+	})
+}
+
+// A ring that stops working (here: its descriptor taken away) loses no
+// packet: what the batch held goes out with a sendto each, and the
+// shard sends that way from then on.
+func TestBrokenRingFallsBackToSendto(t *testing.T) {
+	e := batchEngine(t)
+	sh := e.shards[0]
+	ringFD := sh.batch.ring.fd
+	t.Cleanup(func() { syscall.Close(ringFD) })
+	sh.batch.ring.fd = -1 // before any stream: the shard's goroutine sees it through Play
+	peers, legs, _ := playTo(t, e, 2*batchFrom)
+	for i, c := range peers {
+		readStream(t, c, legs[i].Port(), 25)
+	}
+	s := e.Stats()
+	e.Close()
+	if sh.batch != nil || s.BatchedPackets != 0 || s.SendErrors != 0 {
+		t.Fatalf("after the ring failed: batch kept %v, %d packets batched, %d send errors", sh.batch != nil, s.BatchedPackets, s.SendErrors)
+	}
+}
+
+// Legs closed and opened while a batching pacer sends (the kernel hands
+// a closed socket's number to the next one opened): every packet a peer
+// gets comes from the port of a leg that was sending to it, never from
+// another leg's socket that took a closed one's descriptor while its
+// packet waited in a batch.
+//
+// The engine's ports go round a range wider than the legs the test opens,
+// so no port serves two legs and a packet's source port names its leg.
+func TestClosedLegsPacketsLeaveNoOtherSocket(t *testing.T) {
+	e, err := New(Config{IP: netip.MustParseAddr("127.0.0.1"), PortMin: 20000, PortMax: 59999, Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	if e.shards[0].batch == nil {
+		_, err := newURing(batchSize)
+		t.Skipf("io_uring not available here: %v", err)
+	}
+	legs, churn := 800, 12000 // < the 20,000 port pairs
+	if raceOn {
+		churn = 4000 // each close and open costs several times more
+	}
+	const peers = 4
+	frames := RingbackEurope().Frames(audio.PCMU)
+	var mu sync.Mutex
+	owners := map[int]int{} // leg port → peer
+	var conns []*net.UDPConn
+	var wg sync.WaitGroup
+	wrong := make(chan string, 1)
+	for p := range peers {
+		c, _ := sinkConn(t)
+		c.SetReadBuffer(4 << 20)
+		conns = append(conns, c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 2048)
+			for {
+				n, src, err := c.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				if n < rtpHeaderLen || buf[1] >= 200 && buf[1] <= 204 {
+					continue
+				}
+				mu.Lock()
+				owner, ok := owners[int(src.Port())]
+				mu.Unlock()
+				if !ok || owner != p {
+					select {
+					case wrong <- fmt.Sprintf("peer %d got a packet from port %d, a leg sending to peer %d (known: %v)", p, src.Port(), owner, ok):
+					default:
+					}
+				}
+			}
+		}()
+	}
+	type playing struct {
+		l *Leg
+		s *Stream
+	}
+	var live []playing
+	open := func(i int) {
+		p := i % peers
+		l, err := e.NewLeg(LegConfig{Format: Format{Codec: audio.PCMU}, Peer: conns[p].LocalAddr().(*net.UDPAddr).AddrPort()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		owners[l.Port()] = p
+		mu.Unlock()
+		live = append(live, playing{l, e.Play(l, frames, true)})
+	}
+	for i := range legs { // 40 a slot: batches of 40
+		open(i)
+	}
+	before := e.Stats().BatchedPackets
+	for i := range churn {
+		// Close the oldest while it plays (Stop after), open another
+		// towards the next peer: it likely gets the closed socket's number.
+		old := live[0]
+		live = live[1:]
+		old.l.Close()
+		open(i + 1)
+		old.s.Stop()
+	}
+	for _, p := range live {
+		p.s.Stop()
+		p.l.Close()
+	}
+	if e.Stats().BatchedPackets == before {
+		t.Fatal("no packet was batched while legs closed: the test did not test")
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // the last packets in flight
+	}
+	wg.Wait()
+	select {
+	case w := <-wrong:
+		t.Fatal(w)
+	default:
+	}
 }

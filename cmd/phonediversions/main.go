@@ -343,6 +343,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.Media.BatchError(); err != nil {
+		m.Log.Info().Str("component", "media").Err(err).Msg("announcements are sent one packet per system call: the kernel gives no io_uring")
+	}
 	if err := m.startSIP(); err != nil {
 		return err
 	}
@@ -699,7 +702,7 @@ func (m *Main) telephony() admin.Telephony {
 		ActiveCalls: m.SIP.ActiveCalls(), Streams: ms.ActiveStreams,
 		CallsShed: ov.Shed, CallLimit: ov.Limit, Overloaded: ov.Saturated,
 		RTPSent: ms.PacketsSent, RTPReceived: ms.PacketsReceived, RTPLate: ms.LatePackets,
-		RTPSkipped: ms.SkippedFrames, RTPDropped: ms.DroppedPackets,
+		RTPSkipped: ms.SkippedFrames, RTPDropped: ms.DroppedPackets, RTPBatched: ms.BatchedPackets,
 		Lateness:   admin.Histogram{Bucket: ms.Lateness.Bucket, Counts: ms.Lateness.Counts},
 		RelayDelay: admin.Histogram{Bucket: ms.RelayDelay.Bucket, Counts: ms.RelayDelay.Counts},
 	}
