@@ -16,8 +16,10 @@ import (
 //
 // RTP goes out one datagram per leg every 20 ms, each from the leg's own
 // socket (its source port is the one its SDP names), so the sends of a
-// pacer slot cannot share one sendmmsg: that batches datagrams of one
-// socket.
+// pacer slot cannot share one sendmmsg, which batches datagrams of one
+// socket; they share an io_uring submission instead (uring_linux.go),
+// and go out with a sendto each where a slot holds few streams or the
+// kernel gives no ring.
 //
 // A socket is used under its leg's locks (the reader's and the sender's),
 // which Close takes before closing it: no read or send can reach a file
