@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/zaf/g711"
 
@@ -51,8 +52,9 @@ import (
 // setup the INVITE to 200 time on the wire (a capture of the SIP port;
 // SIPp's own 1 ms histogram when not root); RTP lateness is measured on
 // the caller's media ports: one port in 16 is read, and each packet's
-// arrival is compared with its RTP timestamp (lateness = transit − the
-// stream's smallest transit), the same way for both servers.
+// arrival (the kernel's stamp as it reached the socket) is compared with
+// its RTP timestamp (lateness = transit − the stream's smallest
+// transit), the same way for both servers.
 
 const (
 	callerMediaBase = 10000 // SIPp's [auto_media_port] counts up from here in steps of 4
@@ -383,16 +385,33 @@ func holdCallerMedia(t *testing.T) *callerMedia {
 			c.SetReadBuffer(1) // the kernel's minimum: the rest is dropped
 			continue
 		}
+		// The kernel stamps each datagram as it reaches the socket: the
+		// arrival a phone would see, not when this busy test process gets
+		// round to reading it.
+		rc, err := c.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+		})
+		if err != nil {
+			t.Fatalf("arrival stamps on the caller's media port %d: %v", port, err)
+		}
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			buf := make([]byte, 1500)
+			buf, oob := make([]byte, 1500), make([]byte, 128)
 			for {
-				n, err := c.Read(buf)
+				n, oobn, _, _, err := c.ReadMsgUDP(buf, oob)
 				if err != nil {
 					return
 				}
-				at := time.Since(t0)
+				stamp, ok := kernelStamp(oob[:oobn])
+				if !ok {
+					panic("a datagram without the kernel's arrival stamp")
+				}
+				at := stamp.Sub(t0)
 				if n < 12 || buf[0]>>6 != 2 {
 					continue
 				}
@@ -405,6 +424,22 @@ func holdCallerMedia(t *testing.T) *callerMedia {
 	}
 	t.Cleanup(m.close)
 	return m
+}
+
+// kernelStamp returns the arrival time in a datagram's control data
+// (SO_TIMESTAMPNS).
+func kernelStamp(oob []byte) (time.Time, bool) {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SO_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(syscall.Timespec{})) {
+			ts := (*syscall.Timespec)(unsafe.Pointer(&m.Data[0]))
+			return time.Unix(ts.Unix()), true
+		}
+	}
+	return time.Time{}, false
 }
 
 func (m *callerMedia) close() {

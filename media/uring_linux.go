@@ -315,7 +315,7 @@ func (b *batch) flush() bool {
 	}
 	b.sent = 0
 	taken, err := b.ring.sendmsgs(b.fds[:b.n], b.msgs[:b.n], b.onDone)
-	for i := taken; err != nil && i < b.n; i++ {
+	for i := taken; i < b.n; i++ { // what the ring did not take
 		m := &b.msgs[i]
 		if sendto(int(b.fds[i]), b.bufs[i][:b.iovs[i].Len], unsafe.Pointer(m.Name), uintptr(m.Namelen)) == nil {
 			b.sent++
