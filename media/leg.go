@@ -350,15 +350,15 @@ func (l *Leg) accept(from netip.AddrPort) bool {
 // does not allocate.
 //
 // With a batch b (nil for none) the packet is queued in it, to go out
-// with its flush, when it can.
-func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *transcoder, now time.Duration, b *batch) {
+// with its flush, when it can; queued says whether it was.
+func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *transcoder, now time.Duration, b *batch) (queued bool) {
 	dest := l.dest.Load()
 	if dest == nil {
-		return
+		return false
 	}
 	if r := l.remote.Load(); r != nil && (!r.Receives || r.RTP.Addr().IsUnspecified()) {
 		l.startBurst() // held: the first packet after resuming starts a talkspurt
-		return
+		return false
 	}
 	l.out.Lock()
 	h := &l.hdr
@@ -397,7 +397,7 @@ func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *tran
 		l.sentPkts++
 		l.sentBytes += uint32(m)
 		l.out.Unlock()
-		return
+		return true
 	}
 	err := l.tx.send(buf[:n+m], *dest)
 	if err == nil {
@@ -407,9 +407,10 @@ func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *tran
 	l.out.Unlock()
 	if err != nil {
 		l.e.stats.sendErrors.Add(1)
-		return
+		return false
 	}
 	l.e.stats.sent.Add(1)
+	return false
 }
 
 // startBurst makes the next packet start a new talkspurt (marker set,

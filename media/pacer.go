@@ -104,7 +104,8 @@ type shard struct {
 	load     atomic.Int32 // streams given to the shard and not ended
 	lateAt   time.Duration
 	lateness histogram
-	batch    *batch // the slot's packets in one system call; nil: a sendto each
+	batch    *batch        // the slot's packets in one system call; nil: a sendto each
+	due      time.Duration // the deadline of the slot whose packets the batch holds
 }
 
 // fillShard is how many streams a shard takes before new streams go to
@@ -290,6 +291,7 @@ func (sh *shard) serve(slot int, at time.Duration) {
 	b := sh.batch
 	if b != nil && len(list) >= batchFrom {
 		e.sendMu.RLock()
+		sh.due = at
 		defer sh.flush(true)
 	} else {
 		b = nil
@@ -319,11 +321,9 @@ func (sh *shard) serve(slot int, at time.Duration) {
 			sh.flush(false)
 			b = sh.batch
 		}
-		s.leg.send(s.pt, advance, false, s.frames[s.idx], nil, now, b)
-		sh.lateness.observe(late)
-		if late > sh.lateAt {
-			e.stats.late.Add(1)
-		}
+		if !s.leg.send(s.pt, advance, false, s.frames[s.idx], nil, now, b) {
+			sh.observe(late)
+		} // else counted when the batch goes out
 		s.idx++
 		if s.idx == len(s.frames) {
 			if !s.loop {
@@ -340,11 +340,27 @@ func (sh *shard) serve(slot int, at time.Duration) {
 // batch's hold on the legs' sockets. A ring that failed is not used
 // again: the shard goes on with a sendto each.
 func (sh *shard) flush(last bool) {
-	if sh.batch != nil && !sh.batch.flush() {
-		sh.batch = nil
+	if b := sh.batch; b != nil {
+		n := b.n
+		if !b.flush() {
+			sh.batch = nil
+		}
+		// The batch's packets leave now: their lateness is now's.
+		late := sh.e.now() - sh.due
+		for range n {
+			sh.observe(late)
+		}
 	}
 	if last {
 		sh.e.sendMu.RUnlock()
+	}
+}
+
+// observe counts the lateness of a packet sent.
+func (sh *shard) observe(late time.Duration) {
+	sh.lateness.observe(late)
+	if late > sh.lateAt {
+		sh.e.stats.late.Add(1)
 	}
 }
 

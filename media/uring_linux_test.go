@@ -217,14 +217,21 @@ func readStream(t *testing.T, c *net.UDPConn, from int, count int) {
 
 // A slot of streams goes out in io_uring batches: every peer gets its
 // stream whole, from its leg's port, and the engine counts the packets
-// as batched.
+// as batched, and each one's lateness once.
 func TestPacerSendsInBatches(t *testing.T) {
 	e := batchEngine(t)
-	peers, legs, _ := playTo(t, e, 2*batchFrom)
+	peers, legs, streams := playTo(t, e, 2*batchFrom)
 	for i, c := range peers {
 		readStream(t, c, legs[i].Port(), 25)
 	}
+	for _, st := range streams {
+		st.Stop()
+	}
 	s := e.Stats()
+	// The lateness histogram holds each packet once, batched or not.
+	if paced, _ := e.Pacing(0); paced != s.PacketsSent {
+		t.Fatalf("%d packets sent, %d in the lateness histogram", s.PacketsSent, paced)
+	}
 	if s.BatchedPackets == 0 || s.SendErrors != 0 {
 		t.Fatalf("%d packets sent, %d of them batched, %d send errors: want batches and no error", s.PacketsSent, s.BatchedPackets, s.SendErrors)
 	}

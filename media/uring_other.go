@@ -12,7 +12,7 @@ import (
 
 const batchFrom = 1 << 30
 
-type batch struct{}
+type batch struct{ n int }
 
 func newBatch(*Engine) (*batch, error) { return nil, errors.New("media: no io_uring on this system") }
 
