@@ -17,18 +17,19 @@ import (
 // seccomp filter), or a submission fails, the pacer sends with sendto.
 //
 // Every entry carries MSG_DONTWAIT, which makes a send that meets a full
-// socket buffer fail at once with EAGAIN instead of waiting in the
-// kernel (as sendto on the non-blocking socket does), so each
+// socket buffer fail at once with EAGAIN, as a sendto on the non-blocking
+// socket does, instead of waiting in the kernel for room, so each
 // io_uring_enter completes all it submitted before it returns, and the
 // batch's buffers, messages and addresses are free again when flush
 // returns. Since it never waits, it is a raw system call, as the sendto
 // of a single packet is: the runtime's bookkeeping of a call that may
 // block would have its monitor hand the shard's P to another thread
-// during a long batch (measured: at 60 streams, half again the CPU). Descriptors are another matter: a socket closed between
-// queueing and submitting could be reused by then. The engine's sendMu
-// is held for reading by a shard from its first queued packet to the
-// end of the flush, and for writing by a leg's Close around closing its
-// sockets.
+// during a long batch (measured: at 60 streams, half again the CPU).
+//
+// Descriptors are another matter: a socket closed between queueing and
+// submitting could be reused by then. The engine's sendMu is held for
+// reading by a shard from its first queued packet to the end of the
+// flush, and for writing by a leg's Close around closing its sockets.
 
 const (
 	sysIOURingSetup = 425
@@ -136,9 +137,10 @@ var errRingBroken = errors.New("media: io_uring refused a submission")
 // sendmsgs sends msgs[i] on fds[i], all with one io_uring_enter (more
 // only when a signal interrupts the wait), and calls done(i, res) for
 // each: the bytes sent, or a negative errno. It returns how many of them
-// the kernel took, the first taken ones, once each of those has
-// completed, so that msgs and what they point to may be reused; with
-// fewer than all taken, an error says why, and the rest were not sent.
+// the kernel took (the first ones, at most the ring's size) once each of
+// those has completed, so that msgs and what they point to may be
+// reused; the rest were not sent. An error says why the kernel took
+// fewer than it was given.
 func (r *uring) sendmsgs(fds []int32, msgs []syscall.Msghdr, done func(i int, res int32)) (int, error) {
 	n := uint32(len(fds))
 	if n > r.entries {
