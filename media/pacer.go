@@ -322,7 +322,7 @@ func (sh *shard) serve(slot int, at time.Duration) {
 			b = sh.batch
 		}
 		if !s.leg.send(s.pt, advance, false, s.frames[s.idx], nil, now, b) {
-			sh.observe(late)
+			sh.observe(late, 1)
 		} // else counted when the batch goes out
 		s.idx++
 		if s.idx == len(s.frames) {
@@ -346,21 +346,18 @@ func (sh *shard) flush(last bool) {
 			sh.batch = nil
 		}
 		// The batch's packets leave now: their lateness is now's.
-		late := sh.e.now() - sh.due
-		for range n {
-			sh.observe(late)
-		}
+		sh.observe(sh.e.now()-sh.due, uint64(n))
 	}
 	if last {
 		sh.e.sendMu.RUnlock()
 	}
 }
 
-// observe counts the lateness of a packet sent.
-func (sh *shard) observe(late time.Duration) {
-	sh.lateness.observe(late)
+// observe counts the lateness of n packets sent together.
+func (sh *shard) observe(late time.Duration, n uint64) {
+	sh.lateness.observeN(late, n)
 	if late > sh.lateAt {
-		sh.e.stats.late.Add(1)
+		sh.e.stats.late.Add(n)
 	}
 }
 

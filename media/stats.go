@@ -17,7 +17,11 @@ type histogram struct {
 	max    atomic.Int64
 }
 
-func (h *histogram) observe(d time.Duration) {
+// observe records d.
+func (h *histogram) observe(d time.Duration) { h.observeN(d, 1) }
+
+// observeN records n values of d.
+func (h *histogram) observeN(d time.Duration, n uint64) {
 	if d < 0 {
 		d = 0
 	}
@@ -25,7 +29,7 @@ func (h *histogram) observe(d time.Duration) {
 	if i > histBuckets {
 		i = histBuckets
 	}
-	h.counts[i].Add(1)
+	h.counts[i].Add(n)
 	for {
 		m := h.max.Load()
 		if int64(d) <= m || h.max.CompareAndSwap(m, int64(d)) {
