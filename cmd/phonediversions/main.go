@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -312,6 +313,11 @@ func (m *Main) openStore() (store, string, error) {
 // first administrator on first start and logs that the program is ready.
 // It returns once everything is started.
 func (m *Main) Run(ctx context.Context) error {
+	if m.Config.DebugAddr == "" {
+		// Nobody can read a heap profile: do not sample for one (its
+		// records and their table grow with every new call stack).
+		runtime.MemProfileRate = 0
+	}
 	if m.Config.GCPercent > 0 {
 		debug.SetGCPercent(m.Config.GCPercent)
 	}
