@@ -42,8 +42,12 @@ type Engine struct {
 	// sendMu is held for reading while a batch holds queued packets
 	// (their sockets' descriptors), for writing while a leg closes its
 	// sockets: no batch submits a descriptor closed and perhaps reused.
-	sendMu    sync.RWMutex
-	batchErr  error // why the pacer sends without io_uring batches
+	sendMu   sync.RWMutex
+	batchErr error // why the pacer sends without io_uring batches
+	// packets holds buffers to build a packet in when it does not go
+	// into a batch: a buffer is needed only during the send, so legs
+	// share a few instead of keeping one each.
+	packets   sync.Pool
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -71,6 +75,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{ports: ports, reader: rd, report: cfg.ReportInterval, tc: newTranscoders(), t0: time.Now(), stop: make(chan struct{})}
+	e.packets.New = func() any { return new([maxPacket]byte) }
 	e.timers = newTimers(e)
 	e.wg.Add(2)
 	go func() {

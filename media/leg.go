@@ -93,7 +93,6 @@ type Leg struct {
 	newBurst  bool
 	sentPkts  uint32
 	sentBytes uint32
-	outBuf    [maxPacket]byte
 	tx        *rawSender
 	closeOnce sync.Once
 	done      chan struct{}
@@ -380,12 +379,17 @@ func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *tran
 	h.SequenceNumber++
 	l.sentOnce = true
 	l.lastSend = now
-	buf := l.outBuf[:]
+	var buf []byte
 	if b != nil {
 		// Built in the batch's own buffer when it fits there.
 		if q := b.room(); len(q) >= rtpHeaderLen+len(payload) {
 			buf = q
 		}
+	}
+	var scratch *[maxPacket]byte
+	if buf == nil {
+		scratch = l.e.packets.Get().(*[maxPacket]byte)
+		buf = scratch[:]
 	}
 	n, _ := h.MarshalTo(buf)
 	m := copy(buf[n:], payload)
@@ -397,6 +401,9 @@ func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *tran
 		l.sentPkts++
 		l.sentBytes += uint32(m)
 		l.out.Unlock()
+		if scratch != nil {
+			l.e.packets.Put(scratch) // add copied it into the batch
+		}
 		return true
 	}
 	err := l.tx.send(buf[:n+m], *dest)
@@ -405,6 +412,9 @@ func (l *Leg) send(pt uint8, advance uint32, mark bool, payload []byte, tc *tran
 		l.sentBytes += uint32(m)
 	}
 	l.out.Unlock()
+	if scratch != nil {
+		l.e.packets.Put(scratch)
+	}
 	if err != nil {
 		l.e.stats.sendErrors.Add(1)
 		return false
