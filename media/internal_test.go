@@ -48,7 +48,9 @@ func readPacket(t *testing.T, c *net.UDPConn) rtp.Packet {
 
 // TestSkipAheadWhenLate drives a shard by hand: a stream more than three
 // frames behind its deadline skips the frames it cannot send on time
-// instead of bursting them, and its timestamp keeps media time.
+// instead of bursting them, a stream served at a deadline after some it
+// missed skips theirs, and a deadline it skipped past sends nothing: its
+// timestamp keeps media time.
 func TestSkipAheadWhenLate(t *testing.T) {
 	e := testEngine(t)
 	c, addr := sinkConn(t)
@@ -66,9 +68,22 @@ func TestSkipAheadWhenLate(t *testing.T) {
 	sh.slots[0] = []*Stream{s}
 	e.stats.streams.Add(1)
 
-	sh.serve(0, e.now())
+	// tickOf is the tick of a time of the engine's clock (just started:
+	// a time before it is negative, and the tick is the floor).
+	tickOf := func(at time.Duration) int64 {
+		d := int64(at / tick)
+		if time.Duration(d)*tick > at {
+			d--
+		}
+		return d
+	}
+	d0 := tickOf(e.now())
+	s.due = d0
+	sh.serve(0, d0)
 	first := readPacket(t, c)
-	sh.serve(0, e.now()-200*time.Millisecond) // 10 frames late
+	// Its next deadline was 200 ms ago: 10 frames late.
+	s.due = tickOf(e.now() - 200*time.Millisecond)
+	sh.serve(0, s.due)
 	second := readPacket(t, c)
 	if second.Payload[0] != 11 {
 		t.Fatalf("after falling 200 ms behind, frame %d was sent; want 11", second.Payload[0])
@@ -82,8 +97,25 @@ func TestSkipAheadWhenLate(t *testing.T) {
 	if st := e.Stats(); st.SkippedFrames != 10 || st.LatePackets != 1 {
 		t.Fatalf("skipped %d, late %d", st.SkippedFrames, st.LatePackets)
 	}
+	// The deadlines it skipped past send nothing; three deadlines missed
+	// (a shard woken a period late or more serves the slot once, at the
+	// latest) are skipped, the frame of the latest sent.
+	missedFrom := s.due
+	sh.serve(0, missedFrom-int64(slots))
+	sh.serve(0, missedFrom+3*int64(slots))
+	third := readPacket(t, c)
+	if third.Payload[0] != 15 {
+		t.Fatalf("after three missed deadlines, frame %d was sent; want 15 (11, three skipped, then 15)", third.Payload[0])
+	}
+	if d := third.Timestamp - second.Timestamp; d != 4*audio.FrameSamples {
+		t.Fatalf("timestamp moved %d over four deadlines, want %d", d, 4*audio.FrameSamples)
+	}
+	if third.SequenceNumber != second.SequenceNumber+1 {
+		t.Fatal("the deadline skipped past sent a packet")
+	}
 	// Falling behind past the end of a one-shot stream ends it.
-	sh.serve(0, e.now()-time.Second)
+	s.due = tickOf(e.now() - time.Second)
+	sh.serve(0, s.due)
 	select {
 	case <-s.Done():
 		if !s.ended {

@@ -43,6 +43,7 @@ type Stream struct {
 	idx    int
 	sh     *shard
 	stop   atomic.Bool
+	due    int64 // its next deadline, in ticks; owned by the shard goroutine
 	done   chan struct{}
 	ended  bool // played to its end (not stopped)
 
@@ -223,13 +224,14 @@ func (sh *shard) run(stop <-chan struct{}) {
 		e.stats.wakeups.Add(1)
 		target := int64(e.now() / tick)
 		if target-next >= int64(slots) {
-			// Woken a whole period late: serve each slot once, the skip-ahead
-			// of each stream makes up for the rest.
+			// Woken a whole period late: serve each slot once, at its
+			// latest deadline; each stream skips the frames of the
+			// deadlines it missed (Stream.due).
 			next = target - int64(slots) + 1
 		}
 		for ; next <= target; next++ {
 			if slot := int(next % int64(slots)); len(sh.slots[slot]) > 0 {
-				sh.serve(slot, time.Duration(next)*tick)
+				sh.serve(slot, next)
 			}
 		}
 	}
@@ -283,16 +285,28 @@ func (sh *shard) place(now int64) {
 		if group >= 0 {
 			best = group
 		}
+		off := (int64(best) - now%int64(slots) + int64(slots)) % int64(slots)
+		if off == 0 {
+			off = int64(slots)
+		}
+		s.due = now + off
 		sh.slots[best] = append(sh.slots[best], s)
 		sh.active++
 	}
 }
 
-// serve sends the next frame of every stream in the slot whose deadline is
-// at: in io_uring batches when the slot holds enough streams for them to
-// cost less than a sendto each.
-func (sh *shard) serve(slot int, at time.Duration) {
+// serve sends the frame of deadline d (in ticks) of every stream in the
+// slot: in io_uring batches when the slot holds enough streams for them
+// to cost less than a sendto each. A stream's frames and timestamp keep
+// to its deadlines: the frames of deadlines it missed (the shard woke a
+// period late or more) or can no longer send on time are skipped, and a
+// deadline it skipped past sends nothing. (The pacer used to lose the
+// frames of missed deadlines without moving the timestamp on, or send
+// one frame too many after a skip: a far end then saw every later
+// packet 20 ms or more off its timestamp.)
+func (sh *shard) serve(slot int, d int64) {
 	e := sh.e
+	at := time.Duration(d) * tick
 	list := sh.slots[slot]
 	b := sh.batch
 	if b != nil && len(list) >= batchFrom {
@@ -308,12 +322,22 @@ func (sh *shard) serve(slot int, at time.Duration) {
 			list = sh.remove(slot, i, false)
 			continue
 		}
+		if d < s.due {
+			i++ // a deadline it skipped past
+			continue
+		}
 		now := e.now()
 		late := now - at
 		advance := uint32(audio.FrameSamples)
+		skip := int((d - s.due) / int64(slots)) // its deadlines missed
+		ahead := 0
 		if late > maxBehind {
 			// Skip what can no longer be on time rather than burst.
-			skip := int(late / framePeriod)
+			ahead = int(late / framePeriod)
+			skip += ahead
+		}
+		s.due = d + int64(slots)*int64(1+ahead)
+		if skip > 0 {
 			s.idx += skip
 			advance += uint32(skip) * audio.FrameSamples
 			e.stats.skipped.Add(uint64(skip))
