@@ -117,7 +117,7 @@ type Stats struct {
 	PacketsSent     uint64 // RTP packets written (announcements, tones, relay)
 	PacketsReceived uint64 // RTP packets read from peers
 	LatePackets     uint64 // announcement packets sent more than LateAfter after their deadline
-	SkippedFrames   uint64 // frames skipped because a stream fell more than 3 frames behind
+	SkippedFrames   uint64 // frames skipped because a stream fell more than 3 frames behind or missed a deadline (its shard woke a period late)
 	DroppedPackets  uint64 // packets read and not relayed: malformed, unknown payload type, stray source
 	SendErrors      uint64 // writes the socket refused
 	MediaTimeouts   uint64 // legs reported silent
