@@ -85,15 +85,21 @@ func TestSkipAheadWhenLate(t *testing.T) {
 	s.due = tickOf(e.now() - 200*time.Millisecond)
 	sh.serve(0, s.due)
 	second := readPacket(t, c)
-	if second.Payload[0] != 11 {
-		t.Fatalf("after falling 200 ms behind, frame %d was sent; want 11", second.Payload[0])
+	// follows checks that p, read after prev, carries frame and moved
+	// the timestamp by frames, its sequence number by one.
+	follows := func(what string, p, prev rtp.Packet, frame byte, frames uint32) {
+		t.Helper()
+		if p.Payload[0] != frame {
+			t.Fatalf("%s: frame %d was sent; want %d", what, p.Payload[0], frame)
+		}
+		if d := p.Timestamp - prev.Timestamp; d != frames*audio.FrameSamples {
+			t.Fatalf("%s: timestamp moved %d, want %d", what, d, frames*audio.FrameSamples)
+		}
+		if p.SequenceNumber != prev.SequenceNumber+1 {
+			t.Fatalf("%s: sequence number moved %d, want 1 (continuous, and nothing sent between)", what, p.SequenceNumber-prev.SequenceNumber)
+		}
 	}
-	if d := second.Timestamp - first.Timestamp; d != 11*audio.FrameSamples {
-		t.Fatalf("timestamp moved %d, want %d", d, 11*audio.FrameSamples)
-	}
-	if second.SequenceNumber != first.SequenceNumber+1 {
-		t.Fatal("sequence numbers must stay continuous when frames are skipped")
-	}
+	follows("after falling 200 ms behind", second, first, 11, 11)
 	if st := e.Stats(); st.SkippedFrames != 10 || st.LatePackets != 1 {
 		t.Fatalf("skipped %d, late %d", st.SkippedFrames, st.LatePackets)
 	}
@@ -103,16 +109,7 @@ func TestSkipAheadWhenLate(t *testing.T) {
 	missedFrom := s.due
 	sh.serve(0, missedFrom-int64(slots))
 	sh.serve(0, missedFrom+3*int64(slots))
-	third := readPacket(t, c)
-	if third.Payload[0] != 15 {
-		t.Fatalf("after three missed deadlines, frame %d was sent; want 15 (11, three skipped, then 15)", third.Payload[0])
-	}
-	if d := third.Timestamp - second.Timestamp; d != 4*audio.FrameSamples {
-		t.Fatalf("timestamp moved %d over four deadlines, want %d", d, 4*audio.FrameSamples)
-	}
-	if third.SequenceNumber != second.SequenceNumber+1 {
-		t.Fatal("the deadline skipped past sent a packet")
-	}
+	follows("after three missed deadlines", readPacket(t, c), second, 15, 4)
 	// Falling behind past the end of a one-shot stream ends it.
 	s.due = tickOf(e.now() - time.Second)
 	sh.serve(0, s.due)

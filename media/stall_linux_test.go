@@ -31,17 +31,7 @@ func TestStalledShardKeepsTimestamps(t *testing.T) {
 	frames := RingbackEurope().Frames(audio.PCMU)
 	var sinks []*net.UDPConn
 	for range n {
-		c, addr := sinkConn(t)
-		rc, err := c.SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc.Control(func(fd uintptr) { stampArrivals(&udpSocket{fd: int(fd)}) })
-		leg, err := e.NewLeg(LegConfig{Format: Format{Codec: audio.PCMU}, Peer: addr})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { leg.Close() })
+		c, leg := stampedSinkLeg(t, e)
 		sinks = append(sinks, c)
 		t.Cleanup(e.Play(leg, frames, true).Stop)
 	}

@@ -32,17 +32,7 @@ func TestPacerWakeupsMatchSends(t *testing.T) {
 		var sinks []*net.UDPConn
 		var legs []*Leg
 		for range n {
-			c, addr := sinkConn(t)
-			rc, err := c.SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
-			rc.Control(func(fd uintptr) { stampArrivals(&udpSocket{fd: int(fd)}) })
-			leg, err := e.NewLeg(LegConfig{Format: Format{Codec: audio.PCMU}, Peer: addr})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { leg.Close() })
+			c, leg := stampedSinkLeg(t, e)
 			sinks = append(sinks, c)
 			legs = append(legs, leg)
 		}
@@ -135,4 +125,23 @@ func TestPacerWakeupsMatchSends(t *testing.T) {
 			t.Errorf("%d streams: %d wake-ups counted in %d periods, want one or two a period", n, wakeups, periods)
 		}
 	}
+}
+
+// stampedSinkLeg returns a sink whose datagrams carry the kernel's arrival
+// stamp and a PCMU leg of e that sends to it; both close when the test
+// ends.
+func stampedSinkLeg(t *testing.T, e *Engine) (*net.UDPConn, *Leg) {
+	t.Helper()
+	c, addr := sinkConn(t)
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { stampArrivals(&udpSocket{fd: int(fd)}) })
+	leg, err := e.NewLeg(LegConfig{Format: Format{Codec: audio.PCMU}, Peer: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { leg.Close() })
+	return c, leg
 }
