@@ -112,7 +112,7 @@ type shard struct {
 	lateAt   time.Duration
 	lateness histogram
 	batch    *batch        // the slot's packets in one system call; nil: a sendto each
-	due      time.Duration // the deadline of the slot whose packets the batch holds
+	batchDue time.Duration // the deadline of the slot whose packets the batch holds
 }
 
 // fillShard is how many streams a shard takes before new streams go to
@@ -270,27 +270,25 @@ func (sh *shard) place(now int64) {
 	adds := sh.adds
 	sh.adds = nil
 	sh.mu.Unlock()
+	// best and group below are deadlines (ticks, not negative) of the
+	// coming period; the slot of a deadline is its remainder.
+	slotOf := func(d int64) []*Stream { return sh.slots[d%int64(slots)] }
 	for _, s := range adds {
-		best, group := -1, -1
-		for i := int64(1); i <= int64(placeWithin); i++ {
-			c := int((now + i) % int64(slots))
-			n := len(sh.slots[c])
-			if best < 0 || n < len(sh.slots[best]) {
-				best = c
+		best, group := int64(-1), int64(-1)
+		for d := now + 1; d <= now+int64(placeWithin); d++ {
+			n := len(slotOf(d))
+			if best < 0 || n < len(slotOf(best)) {
+				best = d
 			}
-			if n < groupUpTo && (group < 0 || n > len(sh.slots[group])) {
-				group = c
+			if n < groupUpTo && (group < 0 || n > len(slotOf(group))) {
+				group = d
 			}
 		}
 		if group >= 0 {
 			best = group
 		}
-		off := (int64(best) - now%int64(slots) + int64(slots)) % int64(slots)
-		if off == 0 {
-			off = int64(slots)
-		}
-		s.due = now + off
-		sh.slots[best] = append(sh.slots[best], s)
+		s.due = best
+		sh.slots[best%int64(slots)] = append(slotOf(best), s)
 		sh.active++
 	}
 }
@@ -312,7 +310,7 @@ func (sh *shard) serve(slot int, d int64) {
 	b := sh.batch
 	if b != nil && len(list) >= batchFrom {
 		e.sendMu.RLock()
-		sh.due = at
+		sh.batchDue = at
 		defer sh.flush(true)
 	} else {
 		b = nil
@@ -377,7 +375,7 @@ func (sh *shard) flush(last bool) {
 			sh.batch = nil
 		}
 		// The batch's packets leave now: their lateness is now's.
-		sh.observe(sh.e.now()-sh.due, uint64(n))
+		sh.observe(sh.e.now()-sh.batchDue, uint64(n))
 	}
 	if last {
 		sh.e.sendMu.RUnlock()
