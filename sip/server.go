@@ -110,7 +110,7 @@ type Server struct {
 	streamUA  *sipgo.DialogUA // dialogs over TCP and TLS
 	token     string          // value of our loop mark
 	userAgent string
-	udp       *net.UDPConn
+	udp       *udpConn
 	tcp       *net.TCPListener
 	tls       net.Listener
 	parser    *sip.Parser
@@ -213,7 +213,10 @@ func (s *Server) Listen(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sip: listen udp: %w", err)
 		}
-		s.udp = c
+		if s.udp, err = newUDPConn(c); err != nil {
+			c.Close()
+			return fmt.Errorf("sip: listen udp: %w", err)
+		}
 	}
 	if s.cfg.TCPPort >= 0 {
 		l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.cfg.ListenIP, uint16(s.cfg.TCPPort))))
