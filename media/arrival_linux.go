@@ -16,7 +16,7 @@ const oobSize = 64
 
 // stampArrivals asks the kernel to stamp the datagrams s receives.
 func stampArrivals(s *udpSocket) {
-	syscall.SetsockoptInt(s.fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMP, 1)
+	setsockoptInt(s.fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMP, 1)
 }
 
 // arrival returns the kernel's stamp in a datagram's control data, or

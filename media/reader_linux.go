@@ -1,7 +1,6 @@
 package media
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -86,10 +85,17 @@ func (r *reader) run() {
 	// until the set is readable again (or closed).
 	wait := func(set uintptr) bool {
 		for {
-			n, werr = syscall.EpollWait(int(set), events, 0)
-			if !errors.Is(werr, syscall.EINTR) {
-				break
+			// A raw call: it does not wait (see rawCall).
+			r, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, set, uintptr(unsafe.Pointer(&events[0])),
+				uintptr(len(events)), 0, 0, 0)
+			if errno == syscall.EINTR {
+				continue
 			}
+			n, werr = int(r), nil
+			if errno != 0 {
+				n, werr = 0, errno
+			}
+			break
 		}
 		return n > 0 || werr != nil
 	}

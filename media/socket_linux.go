@@ -34,13 +34,14 @@ type udpSocket struct {
 
 // listenUDP opens a socket bound to ip and port (0: any free port). An
 // unspecified address listens on IPv4 and IPv6 alike, as net.ListenUDP
-// does.
+// does. Every call it makes is raw (see rawCall).
 func listenUDP(ip netip.Addr, port int) (*udpSocket, error) {
 	ip = ip.Unmap()
 	family := syscall.AF_INET
 	if ip.Is6() || ip.IsUnspecified() {
 		family = syscall.AF_INET6
 	}
+	// The syscall package opens sockets with a raw call already.
 	fd, err := syscall.Socket(family, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
 	if err != nil && family == syscall.AF_INET6 && ip.IsUnspecified() {
 		family = syscall.AF_INET // no IPv6 on this machine
@@ -49,27 +50,22 @@ func listenUDP(ip netip.Addr, port int) (*udpSocket, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "udp", Err: err}
 	}
-	var sa syscall.Sockaddr
-	if family == syscall.AF_INET {
-		sa = &syscall.SockaddrInet4{Port: port, Addr: ip.As4()}
-	} else {
-		if ip.IsUnspecified() {
-			syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 0)
-		}
-		sa6 := &syscall.SockaddrInet6{Port: port, Addr: ip.As16()}
-		if z := ip.Zone(); z != "" {
-			if ifi, err := net.InterfaceByName(z); err == nil {
-				sa6.ZoneId = uint32(ifi.Index)
-			}
-		}
-		sa = sa6
-	}
-	if err := syscall.Bind(fd, sa); err != nil {
-		syscall.Close(fd)
-		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))), Err: err}
-	}
 	s := &udpSocket{fd: fd, inet6: family == syscall.AF_INET6}
-	if got, err := syscall.Getsockname(fd); err == nil {
+	if s.inet6 && ip.IsUnspecified() {
+		setsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 0)
+	}
+	var sa sockaddr
+	at := netip.AddrPortFrom(ip, uint16(port))
+	err = sa.set(s.inet6, at)
+	if err == nil {
+		p, n := sa.ptr(s.inet6)
+		err = rawCall(syscall.SYS_BIND, uintptr(fd), uintptr(p), n)
+	}
+	if err != nil {
+		closeFD(fd)
+		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(at), Err: err}
+	}
+	if got, err := syscall.Getsockname(fd); err == nil { // a raw call too
 		switch a := got.(type) {
 		case *syscall.SockaddrInet4:
 			s.local = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
@@ -86,9 +82,37 @@ func (s *udpSocket) localAddr() netip.AddrPort { return s.local }
 // close closes the socket (which takes it out of the reader's set).
 func (s *udpSocket) close() {
 	if s.fd >= 0 {
-		syscall.Close(s.fd)
+		closeFD(s.fd)
 		s.fd = -1
 	}
+}
+
+// rawCall makes a system call that does not block as a raw one: without
+// the runtime's bookkeeping for a call that may block. That bookkeeping
+// costs an idle program dearly: the first such call after all its
+// threads went idle wakes the runtime's monitor (sysmon), which then
+// polls every 20 µs while any thread is busy. Opening and closing a
+// leg's sockets were what woke it at the start and end of each call.
+func rawCall(trap, a1, a2, a3 uintptr) error {
+	if _, _, errno := syscall.RawSyscall(trap, a1, a2, a3); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// closeFD closes a socket's descriptor (a UDP socket's close does not
+// block).
+func closeFD(fd int) { rawCall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) }
+
+// setsockoptInt sets an integer socket option.
+func setsockoptInt(fd, level, opt, v int) error {
+	v32 := int32(v)
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
+		uintptr(unsafe.Pointer(&v32)), unsafe.Sizeof(v32), 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // errWouldBlock is a read with nothing waiting.
@@ -134,10 +158,9 @@ func portOf(p uint16) uint16 {
 // destination's socket address. It is used by one writer at a time (the
 // leg's out lock) and allocates nothing.
 type rawSender struct {
-	s   *udpSocket
-	sa4 syscall.RawSockaddrInet4
-	sa6 syscall.RawSockaddrInet6
-	to  netip.AddrPort // what sa4 or sa6 holds
+	s *udpSocket
+	sockaddr
+	to netip.AddrPort // what sa4 or sa6 holds
 }
 
 // newRawSender prepares sends on s.
@@ -157,10 +180,7 @@ func (s *rawSender) send(pkt []byte, to netip.AddrPort) error {
 			return err
 		}
 	}
-	sa, n := unsafe.Pointer(&s.sa4), uintptr(syscall.SizeofSockaddrInet4)
-	if s.s.inet6 {
-		sa, n = unsafe.Pointer(&s.sa6), syscall.SizeofSockaddrInet6
-	}
+	sa, n := s.ptr(s.s.inet6)
 	return sendto(s.s.fd, pkt, sa, n)
 }
 
@@ -175,24 +195,50 @@ func sendto(fd int, pkt []byte, sa unsafe.Pointer, n uintptr) error {
 
 // address puts to in the socket address the system call is given.
 func (s *rawSender) address(to netip.AddrPort) error {
+	if err := s.set(s.s.inet6, to); err != nil {
+		return err
+	}
+	s.to = to
+	return nil
+}
+
+// sockaddr is a socket address in the form the kernel takes it, for a
+// socket of either family.
+type sockaddr struct {
+	sa4 syscall.RawSockaddrInet4
+	sa6 syscall.RawSockaddrInet6
+}
+
+// set puts to in the form a socket of the family inet6 takes (an IPv4
+// address is mapped there); errFamily when an IPv4 socket cannot reach
+// it.
+func (sa *sockaddr) set(inet6 bool, to netip.AddrPort) error {
 	a := to.Addr()
-	port := (*[2]byte)(unsafe.Pointer(&s.sa4.Port))
-	if s.s.inet6 {
-		s.sa6 = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16()}
+	port := (*[2]byte)(unsafe.Pointer(&sa.sa4.Port))
+	if inet6 {
+		sa.sa6 = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16()}
 		if a.Zone() != "" {
 			if ifi, err := net.InterfaceByName(a.Zone()); err == nil {
-				s.sa6.Scope_id = uint32(ifi.Index)
+				sa.sa6.Scope_id = uint32(ifi.Index)
 			}
 		}
-		port = (*[2]byte)(unsafe.Pointer(&s.sa6.Port))
+		port = (*[2]byte)(unsafe.Pointer(&sa.sa6.Port))
 	} else {
 		a = a.Unmap()
 		if !a.Is4() {
 			return errFamily
 		}
-		s.sa4 = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.As4()}
+		sa.sa4 = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.As4()}
 	}
 	port[0], port[1] = byte(to.Port()>>8), byte(to.Port()) // network order
-	s.to = to
 	return nil
+}
+
+// ptr returns the address and its length, for a socket of the family
+// inet6.
+func (sa *sockaddr) ptr(inet6 bool) (unsafe.Pointer, uintptr) {
+	if inet6 {
+		return unsafe.Pointer(&sa.sa6), syscall.SizeofSockaddrInet6
+	}
+	return unsafe.Pointer(&sa.sa4), syscall.SizeofSockaddrInet4
 }
