@@ -1,0 +1,102 @@
+package routing_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phonediversions/phonediversions/routing"
+)
+
+// commitCounter is a store that counts the call entries each committed
+// transaction appended.
+type commitCounter struct {
+	routing.Store
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *commitCounter) Update(ctx context.Context, fn func(routing.Tx) error) error {
+	n := 0
+	err := s.Store.Update(ctx, func(tx routing.Tx) error { return fn(appendCounter{tx, &n}) })
+	if err == nil && n > 0 {
+		s.mu.Lock()
+		s.sizes = append(s.sizes, n)
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *commitCounter) commits() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sizes)
+}
+
+type appendCounter struct {
+	routing.Tx
+	n *int
+}
+
+func (t appendCounter) AppendReport(e *routing.ReportEntry) error {
+	*t.n++
+	return t.Tx.AppendReport(e)
+}
+
+// TestCallEntriesShareCommits: the entries of calls ending one after
+// another at a low rate share a commit instead of paying one each (a
+// commit's sync to disk and index pages cost the same for one entry or
+// many); a burst of entries is committed as soon as enough of them wait,
+// in commits no larger than that. Every entry is written once, and each
+// RecordCall returns only once its entry is committed.
+func TestCallEntriesShareCommits(t *testing.T) {
+	eachStore(t, func(t *testing.T) {
+		store := &commitCounter{Store: openStore(t, newDatabase(t), nil)}
+		svc := routing.NewService(store, routing.WithPasswordCost(4))
+		record := func(n int, gap time.Duration) {
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					e := routing.ReportEntry{Status: routing.StatusTerminated, Caller: "0791234567"}
+					if err := svc.RecordCall(ctx, e); err != nil {
+						t.Error(err)
+					}
+				})
+				if i < n-1 {
+					time.Sleep(gap)
+				}
+			}
+			wg.Wait()
+		}
+
+		// Eight calls ending 20 ms apart, as at 50 calls a second: one
+		// commit for all, or two should the window end among them (a
+		// loaded machine stretches the gaps). A commit each was the way
+		// before.
+		record(8, 20*time.Millisecond)
+		low := store.commits()
+		if len(low) > 2 {
+			t.Errorf("8 entries 20 ms apart took %d commits (%v), want one or two", len(low), low)
+		}
+
+		// A burst of 200: commits start as 64 wait, none larger.
+		record(200, 0)
+		burst := store.commits()[len(low):]
+		total := 0
+		for _, n := range burst {
+			total += n
+			if n > 64 {
+				t.Errorf("a commit of %d entries (%v): want at most 64", n, burst)
+			}
+		}
+		if total != 200 {
+			t.Errorf("the burst's commits hold %d entries (%v), want 200", total, burst)
+		}
+		page, err := svc.Reports(ctx, routing.ReportFilter{Action: routing.ActionCallHandler, Limit: 1})
+		if err != nil || page.Total != 208 {
+			t.Errorf("%d entries in the store (%v), want 208", page.Total, err)
+		}
+	})
+}
