@@ -81,14 +81,14 @@ func TestCallEntriesShareCommits(t *testing.T) {
 			t.Errorf("8 entries 20 ms apart took %d commits (%v), want one or two", len(low), low)
 		}
 
-		// A burst of 200: commits start as 64 wait, none larger.
+		// A burst of 200: commits start as 16 wait, none larger.
 		record(200, 0)
 		burst := store.commits()[len(low):]
 		total := 0
 		for _, n := range burst {
 			total += n
-			if n > 64 {
-				t.Errorf("a commit of %d entries (%v): want at most 64", n, burst)
+			if n > 16 {
+				t.Errorf("a commit of %d entries (%v): want at most 16", n, burst)
 			}
 		}
 		if total != 200 {
