@@ -86,12 +86,12 @@ func (r *reader) run() {
 	wait := func(set uintptr) bool {
 		for {
 			// A raw call: it does not wait (see rawCall).
-			r, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, set, uintptr(unsafe.Pointer(&events[0])),
+			got, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, set, uintptr(unsafe.Pointer(&events[0])),
 				uintptr(len(events)), 0, 0, 0)
 			if errno == syscall.EINTR {
 				continue
 			}
-			n, werr = int(r), nil
+			n, werr = int(got), nil
 			if errno != 0 {
 				n, werr = 0, errno
 			}

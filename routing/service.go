@@ -250,7 +250,7 @@ const (
 	// groupWindow is how long a group commit waits for company: the
 	// entries recorded meanwhile share its transaction. A call's entry is
 	// recorded once the call is over, so nobody on the line waits for it;
-	// a commit costs the same whether it holds one entry or several (its
+	// a commit costs nearly as much for one entry as for several (its
 	// sync to disk, and the pages of the table and its four indexes), and
 	// at 20 calls a second a commit each was a fifth of the program's CPU.
 	// At that rate it now gathers four.
