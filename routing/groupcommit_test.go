@@ -47,8 +47,8 @@ func (t appendCounter) AppendReport(e *routing.ReportEntry) error {
 
 // TestCallEntriesShareCommits: the entries of calls ending one after
 // another at a low rate share a commit instead of paying one each (a
-// commit's sync to disk and index pages cost the same for one entry or
-// many); a burst of entries is committed as soon as enough of them wait,
+// commit's sync to disk and index pages cost nearly as much for one
+// entry as for many); a burst of entries is committed as soon as enough of them wait,
 // in commits no larger than that. Every entry is written once, and each
 // RecordCall returns only once its entry is committed.
 func TestCallEntriesShareCommits(t *testing.T) {
