@@ -13,11 +13,41 @@ import (
 
 type DialogServerSession struct {
 	Dialog
+	txMu sync.Mutex
+	// inviteTx is the INVITE's transaction, nil once TerminateInvite ended it.
 	inviteTx sip.ServerTransaction
 	// s        *DialogServer
 	ua *DialogUA
 
 	onClose func()
+}
+
+// invite returns the INVITE's transaction, nil once TerminateInvite ended it.
+func (s *DialogServerSession) invite() sip.ServerTransaction {
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	return s.inviteTx
+}
+
+// TerminateInvite terminates the INVITE's transaction and lets the dialog
+// forget it. For the user that ends the transaction once its 2xx is
+// acknowledged: the transaction holds the INVITE as received, its
+// responses and every function registered on it, which the dialog would
+// otherwise keep for the whole call. ReadBye and WriteBye then have no
+// transaction left to terminate, and WriteResponse fails with
+// sip.ErrTransactionTerminated.
+func (s *DialogServerSession) TerminateInvite() {
+	s.terminateInvite()
+}
+
+func (s *DialogServerSession) terminateInvite() {
+	s.txMu.Lock()
+	tx := s.inviteTx
+	s.inviteTx = nil
+	s.txMu.Unlock()
+	if tx != nil {
+		tx.Terminate()
+	}
 }
 
 // ReadAck changes dialog state to confiremed
@@ -37,7 +67,7 @@ func (s *DialogServerSession) ReadBye(req *sip.Request, tx sip.ServerTransaction
 	}
 
 	defer s.Close()
-	defer s.inviteTx.Terminate() // Terminat`es Invite transaction
+	defer s.terminateInvite() // Terminates Invite transaction
 
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	if err := tx.Respond(res); err != nil {
@@ -259,7 +289,10 @@ func (s *DialogServerSession) authDigest(chal *digest.Challenge, opts digest.Opt
 // NOTE: Make sure you have built response based on dialog.InviteRequest which makes sure
 // that dialog ID do match
 func (s *DialogServerSession) WriteResponse(res *sip.Response) error {
-	tx := s.inviteTx
+	tx := s.invite()
+	if tx == nil {
+		return sip.ErrTransactionTerminated
+	}
 
 	if res.Contact() == nil {
 		// Add our default contact header
@@ -382,12 +415,16 @@ func (s *DialogServerSession) WriteBye(ctx context.Context, bye *sip.Request) er
 	}
 
 	// This is tricky
-	defer s.inviteTx.Terminate() // Terminates INVITE in all cases
+	defer s.terminateInvite() // Terminates INVITE in all cases
 	for {
 		state = s.state.Load()
 		if sip.DialogState(state) < sip.DialogStateConfirmed {
+			tx := s.invite()
+			if tx == nil {
+				break // the transaction is over
+			}
 			select {
-			case <-s.inviteTx.Done():
+			case <-tx.Done():
 				// Wait until we timeout
 			case <-time.After(sip.T1):
 				// Recheck state

@@ -36,8 +36,9 @@ func (c *DialogUA) ReadInvite(inviteRequest *sip.Request, tx sip.ServerTransacti
 	if err != nil {
 		return nil, fmt.Errorf("generating dialog to tag failed: %w", err)
 	}
-	// As we are modifying request we need to perform shallow clone to avoid transaction races
-	inviteReq := inviteRequest.Clone()
+	// As we are modifying request we need to perform shallow clone to avoid transaction races.
+	// Only To changes: every other header is shared with the transaction's request.
+	inviteReq := inviteRequest.CloneSharingHeaders()
 	to := inviteReq.To()
 	if to == nil {
 		return nil, fmt.Errorf("no To header present")

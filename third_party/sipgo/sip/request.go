@@ -332,6 +332,33 @@ func (r *Request) remoteAddress() Addr {
 	return r.raddr
 }
 
+// CloneSharingHeaders returns a copy of req that shares req's headers and
+// body (the same values, in a list of its own) but for its To header,
+// which is cloned. For a reader that adds the To tag to a request a
+// transaction holds without copying every other header: the shared
+// headers must then be changed in neither request.
+func (req *Request) CloneSharingHeaders() *Request {
+	newReq := &Request{
+		Method:    req.Method,
+		Recipient: req.Recipient,
+		Laddr:     req.Laddr,
+		raddr:     req.raddr,
+	}
+	newReq.SipVersion = req.SipVersion
+	newReq.headers = headers{headerOrder: make([]Header, 0, len(req.headerOrder))}
+	for _, h := range req.headerOrder {
+		if to, ok := h.(*ToHeader); ok {
+			h = to.headerClone()
+		}
+		newReq.AppendHeader(h)
+	}
+	newReq.body = req.body
+	newReq.SetTransport(req.Transport())
+	newReq.SetSource(req.Source())
+	newReq.SetDestination(req.Destination())
+	return newReq
+}
+
 func cloneRequest(req *Request) *Request {
 	newReq := NewRequest(
 		req.Method,
