@@ -37,6 +37,7 @@ type fixture struct {
 	t         *testing.T
 	db        routing.Store
 	svc       *routing.Service
+	lib       *prompts.Library
 	srv       *Server
 	far       *phone
 	annFrames int // 20 ms packets of the announcement, from the WAV file's duration
@@ -108,6 +109,13 @@ func (l *logBuffer) lines(message string) []string {
 
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, mod, nil)
+}
+
+// newFixtureWith is newFixture with before, when not nil, called with the
+// server before it listens.
+func newFixtureWith(t *testing.T, mod func(*Config), before func(*Server)) *fixture {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	db := sqlite.New(filepath.Join(t.TempDir(), "pd.db"))
@@ -120,7 +128,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, db: db, svc: svc}
+	f := &fixture{t: t, db: db, svc: svc, lib: lib}
 	wav, err := os.Open(filepath.Join("..", "prompts", "testdata", "ulaw-8k.wav"))
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +172,9 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	if f.srv, err = New(cfg, svc, lib, engine, log); err != nil {
 		t.Fatal(err)
 	}
+	if before != nil {
+		before(f.srv)
+	}
 	if err := f.srv.Listen(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +216,35 @@ func (f *fixture) settings(up routing.SettingsUpdate) {
 	if _, err := f.svc.UpdateSettings(context.Background(), admin, routing.ChannelWeb, up); err != nil {
 		f.t.Fatal(err)
 	}
+}
+
+// longAnnouncement makes a silent announcement of the given length the
+// one callers hear.
+func (f *fixture) longAnnouncement(length time.Duration) {
+	f.t.Helper()
+	samples := int(length.Seconds() * 8000)
+	wav := make([]byte, 44+2*samples) // 8 kHz 16-bit mono PCM, silence
+	copy(wav, "RIFF")
+	binary.LittleEndian.PutUint32(wav[4:], uint32(36+2*samples))
+	copy(wav[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(wav[16:], 16)
+	binary.LittleEndian.PutUint16(wav[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(wav[22:], 1)
+	binary.LittleEndian.PutUint32(wav[24:], 8000)
+	binary.LittleEndian.PutUint32(wav[28:], 16000)
+	binary.LittleEndian.PutUint16(wav[32:], 2)
+	binary.LittleEndian.PutUint16(wav[34:], 16)
+	copy(wav[36:], "data")
+	binary.LittleEndian.PutUint32(wav[40:], uint32(2*samples))
+	ctx := context.Background()
+	id, _, err := f.lib.Add(ctx, bytes.NewReader(wav), func(d time.Duration, stored []byte) (int64, error) {
+		a, err := f.svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "long", Duration: d}, stored)
+		return a.ID, err
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.settings(routing.SettingsUpdate{AnnouncementID: &id})
 }
 
 // report waits for the report entry of the call and returns it.

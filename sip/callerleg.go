@@ -22,7 +22,12 @@ type callerLeg struct {
 	s   *Server
 	log *zerolog.Logger
 
-	req       *sip.Request // the INVITE as received: the transaction's own
+	// req is the INVITE: as received until open, then the dialog's copy
+	// (the same headers but for our To tag), so that the leg does not
+	// keep the transaction's request once the transaction is over.
+	req *sip.Request
+	// tx is the INVITE's transaction, nil once our 200 is acknowledged
+	// and the transaction ended.
 	tx        sip.ServerTransaction
 	dlg       *sipgo.DialogServerSession
 	transport string
@@ -32,8 +37,10 @@ type callerLeg struct {
 	delayed bool
 	timer   *sessionTimer
 
-	ack     atomic.Pointer[sip.Request] // the ACK of our 200 (with the answer of a delayed offer)
-	acked   chan struct{}               // closed on that ACK
+	// ackBody is the body of the ACK of our 200: the answer of a delayed
+	// offer. Only the body is kept, not the whole ACK for the call's life.
+	ackBody atomic.Pointer[[]byte]
+	acked   chan struct{} // closed on that ACK
 	ackOnce sync.Once
 	sent200 atomic.Bool
 	// reoffer is set while a re-INVITE without SDP has our offer in its
@@ -57,6 +64,7 @@ func (l *callerLeg) open() error {
 	l.dlg = dlg
 	adoptTag(l.req, dlg)
 	l.s.respond(l.tx, l.req, 100, "Trying")
+	l.req = dlg.InviteRequest
 	return nil
 }
 
@@ -100,8 +108,7 @@ func (l *callerLeg) leg() *media.Leg { return l.media.leg }
 
 // contact is our Contact on the caller's transport.
 func (l *callerLeg) contact() *sip.ContactHeader {
-	c := l.s.contact(l.transport)
-	return &c
+	return l.s.responseContact(l.transport)
 }
 
 // ring tells the caller the far party is ringing (once).
@@ -154,17 +161,19 @@ func (l *callerLeg) answer(ended <-chan struct{}, cause func() error) error {
 	}
 	l.answered = true
 	// The INVITE transaction is over: end it now rather than keeping it
-	// in the stack's table for Timer L.
-	l.tx.Terminate()
+	// in the stack's table for Timer L, and let it go with the INVITE
+	// and responses it holds (the dialog keeps what the call needs).
+	l.dlg.TerminateInvite()
+	l.tx = nil
 	l.leg().ReleaseTimeout() // answered: from now on the caller sends RTP
 	if !l.delayed {
 		return nil
 	}
-	ack := l.ack.Load()
-	if ack == nil || len(ack.Body()) == 0 {
+	body := l.ackBody.Load()
+	if body == nil || len(*body) == 0 {
 		return errors.New("the ACK carries no SDP answer")
 	}
-	return l.media.accept(ack.Body())
+	return l.media.accept(*body)
 }
 
 // refuse ends the call with a final failure to the INVITE. The transaction
@@ -211,8 +220,8 @@ func (l *callerLeg) onAck(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	if len(req.Body()) > 0 || l.ack.Load() == nil {
-		l.ack.Store(req)
+	if body := req.Body(); len(body) > 0 || l.ackBody.Load() == nil {
+		l.ackBody.Store(&body)
 	}
 	if err := l.dlg.ReadAck(req, tx); err != nil {
 		l.log.Debug().Err(err).Msg("ACK")
@@ -276,8 +285,7 @@ func refresh(s *Server, dlg *sipgo.Dialog, b *binding, reoffer *atomic.Bool, tra
 	if body != nil {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
-	contact := s.contact(transport)
-	res.AppendHeader(&contact)
+	res.AppendHeader(s.responseContact(transport))
 	for _, h := range append(s.capabilities(), extra...) {
 		res.AppendHeader(h)
 	}
@@ -295,7 +303,8 @@ func (l *callerLeg) sendRefresh() error {
 	defer cancel()
 	req := sip.NewRequest(sip.UPDATE, l.req.Contact().Address)
 	req.SetTransport(l.req.Transport())
-	req.AppendHeader(l.contact())
+	contact := l.s.contact(l.transport) // a request's own: sipgo may change it
+	req.AppendHeader(&contact)
 	for _, h := range l.timer.headers() {
 		req.AppendHeader(h)
 	}
