@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 )
 
 // admit applies the checks every new INVITE passes before routing: a
 // trusted source, a sane request, the loop mark, capacity.
 func (s *Server) admit(req *sip.Request) *rejection {
-	log := s.log.With().Str("call_id", callID(req)).Str("source", req.Source()).Logger()
 	if !s.trusted(req) {
-		log.Warn().Msg("INVITE from an untrusted address refused")
+		s.admitLog(req).Warn().Msg("INVITE from an untrusted address refused")
 		return &rejection{code: 403, reason: "Forbidden"}
 	}
 	if rej := invalid(req); rej != nil {
@@ -25,7 +25,7 @@ func (s *Server) admit(req *sip.Request) *rejection {
 		return &rejection{code: 400, reason: "Bad Request: Contact is required"}
 	}
 	if req.GetHeader(LoopHeader) != nil {
-		log.Info().Msg("our own outbound call came back: loop refused")
+		s.admitLog(req).Info().Msg("our own outbound call came back: loop refused")
 		return &rejection{code: 482, reason: "Loop Detected"}
 	}
 	retry := retryAfter(5 * time.Second)
@@ -33,7 +33,7 @@ func (s *Server) admit(req *sip.Request) *rejection {
 		return &rejection{code: 503, reason: "Service Unavailable", headers: []sip.Header{retry}}
 	}
 	if int(s.active.Load()) >= s.cfg.MaxCalls {
-		log.Warn().Int("limit", s.cfg.MaxCalls).Msg("call limit reached")
+		s.admitLog(req).Warn().Int("limit", s.cfg.MaxCalls).Msg("call limit reached")
 		return &rejection{code: 503, reason: "Service Unavailable", headers: []sip.Header{retry}}
 	}
 	if why := s.overload.verdict(int(s.active.Load())); why != "" {
@@ -41,6 +41,14 @@ func (s *Server) admit(req *sip.Request) *rejection {
 		return &rejection{code: 503, reason: "Service Unavailable", headers: []sip.Header{retryAfter(shedRetryAfter)}}
 	}
 	return nil
+}
+
+// admitLog returns the logger for a line about an INVITE's admission,
+// made only when a line is written (a logger with fields reserves 500
+// bytes for them).
+func (s *Server) admitLog(req *sip.Request) *zerolog.Logger {
+	log := s.log.With().Str("call_id", callID(req)).Str("source", req.Source()).Logger()
+	return &log
 }
 
 // trusted reports whether a request's source is an allowed trunk peer.

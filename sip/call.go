@@ -62,10 +62,27 @@ type call struct {
 
 func newCall(s *Server, req *sip.Request, tx sip.ServerTransaction) *call {
 	c := &call{s: s, start: time.Now()}
-	c.log = s.log.With().Str("call_id", callID(req)).Logger()
+	c.log = s.log.Hook(&callFields{id: callID(req)})
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.caller = &callerLeg{s: s, log: &c.log, req: req, tx: tx, transport: req.Transport(), acked: make(chan struct{})}
 	return c
+}
+
+// callFields are the fields of every log line about a call, added by a
+// hook to each line written: a logger with fields of its own (zerolog's
+// With) reserves 500 bytes for them, kept for the call's life.
+type callFields struct {
+	id                      string
+	identified              bool // caller, called and initial are known
+	caller, called, initial string
+}
+
+// Run adds the call's fields to a log line.
+func (f *callFields) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str("call_id", f.id)
+	if f.identified {
+		e.Str("caller", f.caller).Str("called", f.called).Str("initial", f.initial)
+	}
 }
 
 // end ends the call for cause, from any goroutine.
@@ -131,7 +148,7 @@ func (c *call) identify() bool {
 	c.who = callerIdentity(req)
 	c.called = uriNumber(req.Recipient)
 	c.red = parseRedirection(req)
-	c.log = c.log.With().Str("caller", c.who.Number).Str("called", c.called).Str("initial", c.red.Initial).Logger()
+	c.log = c.s.log.Hook(&callFields{id: callID(req), identified: true, caller: c.who.Number, called: c.called, initial: c.red.Initial})
 	if c.red.Initial != "" && c.s.ringing.comesBack(c.who.Number, c.red.Initial, historyNumbers(c.red.Diversions)) {
 		c.refuse(482, "Loop Detected")
 		return false

@@ -410,8 +410,20 @@ func TestLogLinesAreJSONWithEachKeyOnce(t *testing.T) {
 	conn.Write([]byte("INVITE nothing\r\n\r\n"))
 	eventually(t, 5*time.Second, "the stray response logged", func() bool { return len(f.logs.lines("response of no transaction (a retransmission)")) > 0 })
 	eventually(t, 5*time.Second, "the datagram logged", func() bool { return len(f.logs.lines("unparsable SIP message dropped")) > 0 })
-	if len(f.logs.lines("call refused")) == 0 {
+	refused := f.logs.lines("call refused")
+	if len(refused) == 0 {
 		t.Fatal("no call refused line")
+	}
+	// A line about a call names the call: its Call-ID, who calls, whom.
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(refused[0]), &fields); err != nil {
+		t.Fatalf("%v: %s", err, refused[0])
+	}
+	want := map[string]any{"call_id": dlg.InviteRequest.CallID().Value(), "caller": "0791234567", "called": "9999", "code": float64(404)}
+	for k, v := range want {
+		if fields[k] != v {
+			t.Errorf("call refused line: %s is %v, want %v: %s", k, fields[k], v, refused[0])
+		}
 	}
 	var product, stack int
 	for _, l := range f.logs.all() {

@@ -89,6 +89,18 @@ func (s *Server) contact(transport string) sip.ContactHeader {
 	return sip.ContactHeader{Address: u}
 }
 
+// responseContact returns our Contact header for responses over a
+// transport: one value per transport, shared by every response (sipgo
+// changes the Contact of no response), rather than one more header kept
+// with each call's 200.
+func (s *Server) responseContact(transport string) *sip.ContactHeader {
+	if c, ok := s.contacts[strings.ToLower(transport)]; ok {
+		return c
+	}
+	c := s.contact(transport)
+	return &c
+}
+
 // dialogUA returns the dialog agent for a transport.
 func (s *Server) dialogUA(transport string) *sipgo.DialogUA {
 	if strings.EqualFold(transport, "udp") {

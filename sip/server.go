@@ -106,9 +106,10 @@ type Server struct {
 
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
-	udpUA     *sipgo.DialogUA // dialogs over UDP: requests leave from the listening socket
-	streamUA  *sipgo.DialogUA // dialogs over TCP and TLS
-	token     string          // value of our loop mark
+	udpUA     *sipgo.DialogUA               // dialogs over UDP: requests leave from the listening socket
+	streamUA  *sipgo.DialogUA               // dialogs over TCP and TLS
+	contacts  map[string]*sip.ContactHeader // our Contact in responses, by transport (lower case)
+	token     string                        // value of our loop mark
 	userAgent string
 	udp       *udpConn
 	tcp       *net.TCPListener
@@ -240,6 +241,11 @@ func (s *Server) Listen(ctx context.Context) error {
 	if err != nil {
 		s.Close()
 		return err
+	}
+	s.contacts = map[string]*sip.ContactHeader{}
+	for _, transport := range []string{"udp", "tcp", "tls"} {
+		c := s.contact(transport)
+		s.contacts[transport] = &c
 	}
 	s.streamUA = &sipgo.DialogUA{Client: stream, ContactHDR: s.contact("tcp")}
 	s.udpUA = s.streamUA
