@@ -217,15 +217,22 @@ func (s *Service) FlushReports(ctx context.Context) int {
 
 // commitCalls writes a batch of call entries in one transaction. Calls
 // are not changes: their entries go straight to the store, without the
-// change lock and the feed.
+// change lock and the feed. The owner of each receiver is looked up once
+// a batch: the calls of a batch often went to the same few lines.
 func (s *Service) commitCalls(ctx context.Context, batch []ReportEntry) error {
 	return s.store.Update(ctx, func(tx Tx) error {
+		owners := make(map[string]string)
 		for _, e := range batch {
 			if e.Username == "" {
-				var err error
-				if e.Username, err = usernameOf(tx, e.Receiver); err != nil {
-					return err
+				name, ok := owners[e.Receiver]
+				if !ok {
+					var err error
+					if name, err = usernameOf(tx, e.Receiver); err != nil {
+						return err
+					}
+					owners[e.Receiver] = name
 				}
+				e.Username = name
 			}
 			if err := s.report(tx, e); err != nil {
 				return err
