@@ -326,6 +326,17 @@ func TestAnnounceThenHangUp(t *testing.T) {
 	if h := bye.GetHeader("Reason"); h == nil || h.Value() != `Q.850;cause=16;text="announcement played"` {
 		t.Errorf("BYE with Reason %v", h)
 	}
+	// The BYE is of the caller's dialog (RFC 3261 12.2.1.1): its From is
+	// the To of our 200 with our tag, its To the caller's From with the
+	// caller's tag, the same Call-ID.
+	ourTag, _ := dlg.InviteResponse.To().Params.Get("tag")
+	callerTag, _ := dlg.InviteRequest.From().Params.Get("tag")
+	fromTag, _ := bye.From().Params.Get("tag")
+	toTag, _ := bye.To().Params.Get("tag")
+	if ourTag == "" || fromTag != ourTag || toTag != callerTag || bye.CallID().Value() != dlg.InviteRequest.CallID().Value() {
+		t.Errorf("BYE From tag %q To tag %q Call-ID %q, want %q, %q, %q", fromTag, toTag, bye.CallID().Value(),
+			ourTag, callerTag, dlg.InviteRequest.CallID().Value())
+	}
 	// The packets were sent before the BYE; their reader may lag it.
 	eventually(t, 5*time.Second, "the announcement's packets read", func() bool { return len(caller.packets()) >= f.annFrames })
 	pkts := caller.packets()

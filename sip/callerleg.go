@@ -165,6 +165,11 @@ func (l *callerLeg) answer(ended <-chan struct{}, cause func() error) error {
 	// and responses it holds (the dialog keeps what the call needs).
 	l.dlg.TerminateInvite()
 	l.tx = nil
+	// Of our 200 the dialog needs only its To, the From of the requests
+	// we send in the dialog: keep that, not the whole response.
+	kept := sip.NewResponse(res.StatusCode, res.Reason)
+	kept.AppendHeader(res.To())
+	l.dlg.InviteResponse = kept
 	l.leg().ReleaseTimeout() // answered: from now on the caller sends RTP
 	if !l.delayed {
 		return nil
