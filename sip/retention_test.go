@@ -202,8 +202,8 @@ func handlers(s *Server) int {
 // call in progress keeps the dialog's copy of the INVITE (our To tag on
 // the same headers) and nothing more of its set-up: the INVITE as
 // received, its transaction and the ACK are garbage while the call goes
-// on. They were about 2 KB held for the call's life, more than a tenth
-// of what a call in progress kept at 400 calls/s (docs/benchmarks.md).
+// on. Kept for the call's life, they were a large part of the heap of
+// the calls in progress (docs/benchmarks.md, seventh round).
 func TestCallInProgressLetsItsSetUpGo(t *testing.T) {
 	type kept struct {
 		what  string
