@@ -222,22 +222,12 @@ func (f *fixture) settings(up routing.SettingsUpdate) {
 // one callers hear.
 func (f *fixture) longAnnouncement(length time.Duration) {
 	f.t.Helper()
-	samples := int(length.Seconds() * 8000)
-	wav := make([]byte, 44+2*samples) // 8 kHz 16-bit mono PCM, silence
-	copy(wav, "RIFF")
-	binary.LittleEndian.PutUint32(wav[4:], uint32(36+2*samples))
-	copy(wav[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(wav[16:], 16)
-	binary.LittleEndian.PutUint16(wav[20:], 1) // PCM
-	binary.LittleEndian.PutUint16(wav[22:], 1)
-	binary.LittleEndian.PutUint32(wav[24:], 8000)
-	binary.LittleEndian.PutUint32(wav[28:], 16000)
-	binary.LittleEndian.PutUint16(wav[32:], 2)
-	binary.LittleEndian.PutUint16(wav[34:], 16)
-	copy(wav[36:], "data")
-	binary.LittleEndian.PutUint32(wav[40:], uint32(2*samples))
+	var wav bytes.Buffer // silence, 8 kHz
+	if err := prompts.WriteWAV(&wav, 8000, make([]int16, int(length.Seconds()*8000))); err != nil {
+		f.t.Fatal(err)
+	}
 	ctx := context.Background()
-	id, _, err := f.lib.Add(ctx, bytes.NewReader(wav), func(d time.Duration, stored []byte) (int64, error) {
+	id, _, err := f.lib.Add(ctx, &wav, func(d time.Duration, stored []byte) (int64, error) {
 		a, err := f.svc.AddAnnouncement(ctx, admin, routing.ChannelWeb, routing.Announcement{Name: "long", Duration: d}, stored)
 		return a.ID, err
 	})

@@ -94,11 +94,13 @@ func (s *Server) contact(transport string) sip.ContactHeader {
 // changes the Contact of no response), rather than one more header kept
 // with each call's 200.
 func (s *Server) responseContact(transport string) *sip.ContactHeader {
-	if c, ok := s.contacts[strings.ToLower(transport)]; ok {
-		return c
+	switch {
+	case strings.EqualFold(transport, "tls"):
+		return s.contacts.tls
+	case strings.EqualFold(transport, "tcp"):
+		return s.contacts.tcp
 	}
-	c := s.contact(transport)
-	return &c
+	return s.contacts.udp // contact gives every other transport the UDP listener's
 }
 
 // dialogUA returns the dialog agent for a transport.

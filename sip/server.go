@@ -106,10 +106,10 @@ type Server struct {
 
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
-	udpUA     *sipgo.DialogUA               // dialogs over UDP: requests leave from the listening socket
-	streamUA  *sipgo.DialogUA               // dialogs over TCP and TLS
-	contacts  map[string]*sip.ContactHeader // our Contact in responses, by transport (lower case)
-	token     string                        // value of our loop mark
+	udpUA     *sipgo.DialogUA                            // dialogs over UDP: requests leave from the listening socket
+	streamUA  *sipgo.DialogUA                            // dialogs over TCP and TLS
+	contacts  struct{ udp, tcp, tls *sip.ContactHeader } // our Contact in responses, by transport
+	token     string                                     // value of our loop mark
 	userAgent string
 	udp       *udpConn
 	tcp       *net.TCPListener
@@ -242,11 +242,8 @@ func (s *Server) Listen(ctx context.Context) error {
 		s.Close()
 		return err
 	}
-	s.contacts = map[string]*sip.ContactHeader{}
-	for _, transport := range []string{"udp", "tcp", "tls"} {
-		c := s.contact(transport)
-		s.contacts[transport] = &c
-	}
+	udp, tcp, tls := s.contact("udp"), s.contact("tcp"), s.contact("tls")
+	s.contacts.udp, s.contacts.tcp, s.contacts.tls = &udp, &tcp, &tls
 	s.streamUA = &sipgo.DialogUA{Client: stream, ContactHDR: s.contact("tcp")}
 	s.udpUA = s.streamUA
 	if s.udp != nil {
