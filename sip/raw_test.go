@@ -160,3 +160,46 @@ func (r *rawCaller) answerRequest(req *sip.Request) {
 	r.t.Helper()
 	r.send(sip.NewResponseFromRequest(req, 200, "OK", nil).String())
 }
+
+// TestResponsesNameTheListenerOfTheCall: our 200 tells the caller where
+// its requests in the dialog go (RFC 3261 12.1.1): the listener the
+// INVITE came in on, its port and, over TCP, the transport. Responses
+// share one Contact value per transport, so a mix-up between them would
+// send a UDP caller's ACK and BYE to the TCP listener, or the reverse.
+func TestResponsesNameTheListenerOfTheCall(t *testing.T) {
+	f := newFixture(t, nil)
+	announceOnly(f)
+	for _, c := range []struct {
+		transport     string
+		port          int
+		transportParm string // the Contact URI's transport parameter
+	}{
+		{"udp", f.srv.UDPPort(), ""},
+		{"tcp", f.srv.TCPPort(), "tcp"},
+	} {
+		t.Run(c.transport, func(t *testing.T) {
+			r := dialRaw(t, f, c.transport)
+			r.send(r.request("INVITE", 1, "", "inv-"+c.transport, []string{"Diversion: <sip:1001@127.0.0.1>;reason=unconditional"}, r.sdp("")))
+			ok := r.response("INVITE", 5*time.Second)
+			if ok.StatusCode != 200 {
+				t.Fatalf("INVITE answered %d", ok.StatusCode)
+			}
+			contact := ok.Contact()
+			if contact == nil {
+				t.Fatal("200 without Contact")
+			}
+			tp, _ := contact.Address.UriParams.Get("transport")
+			if contact.Address.Port != c.port || !strings.EqualFold(tp, c.transportParm) {
+				t.Errorf("200 over %s names %s, want port %d transport %q", c.transport, contact.Address.String(), c.port, c.transportParm)
+			}
+			toTag, _ := ok.To().Params.Get("tag")
+			r.send(r.request("ACK", 1, toTag, "ack-"+c.transport, nil, ""))
+			r.send(r.request("BYE", 2, toTag, "bye-"+c.transport, nil, ""))
+			if res := r.response("BYE", 5*time.Second); res.StatusCode != 200 {
+				t.Fatalf("BYE answered %d", res.StatusCode)
+			}
+			eventually(t, 5*time.Second, "the call over", func() bool { return f.srv.ActiveCalls() == 0 })
+			f.report()
+		})
+	}
+}
