@@ -22,9 +22,15 @@ import (
 //   - the share of announcement packets the pacer sent lateBy or more
 //     after their deadline since the last look.
 //
-// A look over a bound makes the node saturated when the two before it
-// were over a bound too, or when half the looks of the last second were
-// (a node that falls behind now and then, not once). Saturated, it
+// A look over a bound makes the node saturated when half the looks of
+// the last second were over a bound too (a node that falls behind now
+// and then, not once), or, when a setup or the look itself is slow
+// (acute), when the two looks before it were acute too. Late
+// announcement packets count only towards the half second: three late
+// looks in a row are a stall of the machine (another process, a
+// collection) as often as an overload, and as a rule of their own they
+// refused calls at half the node's capacity (docs/benchmarks.md, "Eighth
+// round"). Saturated, it
 // refuses every new call, and the learned limit becomes nine tenths of
 // the calls then in progress (at most once per cutEvery, since the calls
 // in progress take a while to end). A look under every bound ends
@@ -71,19 +77,21 @@ type Load struct {
 	Paced, PacedLate uint64
 }
 
-// over returns which measure is past its bound, or "" when none is.
-func (l Load) over() string {
+// over returns which measure is past its bound, or "" when none is;
+// acute is true when a setup or the look itself is slow, false for late
+// packets alone.
+func (l Load) over() (why string, acute bool) {
 	switch {
 	case l.OldestSetup > setupBound:
-		return "a call waits to be set up"
+		return "a call waits to be set up", true
 	case l.LongestSetup > setupBound:
-		return "calls are set up slowly"
+		return "calls are set up slowly", true
 	case l.WakeLate > wakeBound:
-		return "the node wakes late (short of CPU)"
+		return "the node wakes late (short of CPU)", true
 	case l.PacedLate >= lateAtLeast && float64(l.PacedLate) > lateBound*float64(l.Paced):
-		return "announcement packets are sent late"
+		return "announcement packets are sent late", false
 	}
-	return ""
+	return "", false
 }
 
 // overload is the decision: whether a new call may be taken.
@@ -92,7 +100,7 @@ type overload struct {
 
 	mu        sync.Mutex
 	limit     int // the learned limit of calls in progress
-	strikes   int // looks in a row over a bound
+	strikes   int // acute looks in a row
 	recent    [window]bool
 	next      int    // of recent
 	overCount int    // looks of recent over a bound
@@ -185,7 +193,7 @@ func (o *overload) measure(l *Load, now time.Time) {
 // updates the decision. It returns the cause when the node has just
 // become saturated, "" otherwise.
 func (o *overload) look(l Load, active int, now time.Time) (became string) {
-	why := l.over()
+	why, acute := l.over()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.recent[o.next] {
@@ -202,7 +210,11 @@ func (o *overload) look(l Load, active int, now time.Time) (became string) {
 		return ""
 	}
 	o.overCount++
-	o.strikes++
+	if acute {
+		o.strikes++
+	} else {
+		o.strikes = 0
+	}
 	if (o.strikes < strikesToSaturate && o.overCount < overInWindow) || active < o.floor {
 		return ""
 	}

@@ -65,15 +65,25 @@ func TestOverloadDecision(t *testing.T) {
 			{load: wokeLate, active: 1000},
 			{load: wokeLate, active: 1000, saturated: true, limit: 900},
 		}},
-		{"announcement packets late", []step{
-			{load: lateMedia, active: 1000},
-			{load: lateMedia, active: 1000},
-			{load: lateMedia, active: 1000, saturated: true, limit: 900},
-		}},
-		{"any measures over their bounds in a row", []step{
-			{load: lateMedia, active: 1000},
+		{"announcement packets late: three looks are a burst, half a second is overload", func() []step {
+			var steps []step
+			for i := 1; i < overInWindow; i++ {
+				steps = append(steps, step{load: lateMedia, active: 1000, limit: hard, refuse: 1000})
+			}
+			return append(steps, step{load: lateMedia, active: 1000, saturated: true, limit: 900, refuse: 899, refused: true})
+		}()},
+		{"any acute measures in a row", []step{
+			{load: slowFinished, active: 1000},
 			{load: wokeLate, active: 1000},
 			{load: slowSetup, active: 1000, saturated: true, limit: 900},
+		}},
+		{"late packets break a row of acute measures", []step{
+			{load: wokeLate, active: 1000},
+			{load: slowSetup, active: 1000},
+			{load: lateMedia, active: 1000, limit: hard, refuse: 1000},
+			{load: slowSetup, active: 1000, limit: hard, refuse: 1000},
+			{load: wokeLate, active: 1000, limit: hard, refuse: 1000},
+			{load: slowFinished, active: 1000, saturated: true, limit: 900},
 		}},
 		{"late packets judged only when enough are late, and under 1 % is no overload", []step{
 			{load: fewLate, active: 1000},
