@@ -37,6 +37,14 @@ import (
 // saturation; from then calls are taken up to the limit, which grows by
 // a hundredth (at least one call) at each look where it holds calls
 // back, and so finds the node's capacity again when the load changes.
+// While it holds calls back, the share of announcement packets sent late
+// over the last second (window looks) decides too: past lateBound, in
+// three of its looks or more, it cuts the limit as a saturation does,
+// and the limit grows only while the second is under it. What a caller
+// hears is that second's p99; without this rule the limit grew back
+// into lateness at once, and callers' lateness p99 reached 16-25 ms at
+// 1.5 and 2 times the node's capacity (docs/benchmarks.md, "Eighth
+// round").
 // Below floor calls in progress nothing is refused on measures alone: a
 // short stall of a lightly loaded node (another process, a collection)
 // is no overload.
@@ -102,10 +110,17 @@ type overload struct {
 	limit     int // the learned limit of calls in progress
 	strikes   int // acute looks in a row
 	recent    [window]bool
-	next      int    // of recent
-	overCount int    // looks of recent over a bound
-	saturated string // why the node is saturated, "" when it is not
-	cut       time.Time
+	next      int // of recent
+	overCount int // looks of recent over a bound
+	// The announcement packets of the last window looks, how many of
+	// them late, and which looks had a share of late ones past lateBound;
+	// looks counts the looks taken, up to window.
+	paced, late       [window]uint64
+	lateLook          [window]bool
+	sumPaced, sumLate uint64
+	lateLooks, looks  int
+	saturated         string // why the node is saturated, "" when it is not
+	cut               time.Time
 
 	setups  []setup // calls being set up, oldest first
 	longest time.Duration
@@ -201,10 +216,16 @@ func (o *overload) look(l Load, active int, now time.Time) (became string) {
 	}
 	o.recent[o.next] = why != ""
 	o.next = (o.next + 1) % window
+	// At a limit it learned, the node holds calls back; while the last
+	// second's packets are late there, the limit is too high.
+	holding := active >= o.limit-o.limit/10 && o.limit < o.hard
+	lateSecond := o.record(l)
 	if why == "" {
 		o.strikes = 0
 		o.saturated = ""
-		if active >= o.limit-o.limit/10 && o.limit < o.hard {
+		if holding && lateSecond {
+			o.lower(active, now)
+		} else if holding {
 			o.limit = min(o.hard, o.limit+max(1, o.limit/100))
 		}
 		return ""
@@ -216,6 +237,9 @@ func (o *overload) look(l Load, active int, now time.Time) (became string) {
 		o.strikes = 0
 	}
 	if (o.strikes < strikesToSaturate && o.overCount < overInWindow) || active < o.floor {
+		if holding && lateSecond {
+			o.lower(active, now)
+		}
 		return ""
 	}
 	if o.saturated == "" || now.Sub(o.cut) >= cutEvery {
@@ -227,6 +251,47 @@ func (o *overload) look(l Load, active int, now time.Time) (became string) {
 	}
 	o.saturated = why
 	return became
+}
+
+// record adds a look's packets to the last second's and reports whether
+// their share late is past lateBound over the second, in
+// strikesToSaturate of its looks or more; o.mu is held. Only a whole
+// second is judged.
+func (o *overload) record(l Load) bool {
+	i := o.next // the slot record fills: recent's, already moved on
+	i = (i + window - 1) % window
+	o.sumPaced += l.Paced - o.paced[i]
+	o.sumLate += l.PacedLate - o.late[i]
+	o.paced[i], o.late[i] = l.Paced, l.PacedLate
+	if o.lateLook[i] {
+		o.lateLooks--
+	}
+	o.lateLook[i] = l.PacedLate > 0 && float64(l.PacedLate) > lateBound*float64(l.Paced)
+	if o.lateLook[i] {
+		o.lateLooks++
+	}
+	o.looks = min(o.looks+1, window)
+	return o.looks == window && o.lateLooks >= strikesToSaturate &&
+		o.sumLate >= lateAtLeast && float64(o.sumLate) > lateBound*float64(o.sumPaced)
+}
+
+// lower cuts the limit learned to nine tenths of the calls in progress,
+// at most once per cutEvery; o.mu is held.
+func (o *overload) lower(active int, now time.Time) {
+	if active < o.floor || now.Sub(o.cut) < cutEvery {
+		return
+	}
+	o.limit = max(o.floor, active*9/10, 1)
+	o.cut = now
+}
+
+// quiet forgets the packets of the looks so far: the node has no call in
+// progress, and the next calls are judged on their own.
+func (o *overload) quiet() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.paced, o.late, o.lateLook = [window]uint64{}, [window]uint64{}, [window]bool{}
+	o.sumPaced, o.sumLate, o.lateLooks, o.looks = 0, 0, 0, 0
 }
 
 // OverloadStats are the overload control's figures for the metrics.
@@ -257,6 +322,7 @@ func (s *Server) watchLoad() {
 			case <-s.loadKick:
 			}
 			s.readLoad(time.Now()) // a new baseline: the idle time is no look
+			s.overload.quiet()
 			planned = time.Now().Add(lookEvery)
 			timer.Reset(lookEvery)
 		}

@@ -23,6 +23,7 @@ func TestOverloadDecision(t *testing.T) {
 	lateMedia := Load{Paced: 5000, PacedLate: 60}      // 1.2 % late
 	fewLate := Load{Paced: 150, PacedLate: 20}         // 13 %, but too few late packets to judge
 	lateUnderBound := Load{Paced: 5000, PacedLate: 40} // 0.8 % late
+	burst := Load{Paced: 5000, PacedLate: 250}         // 5 % late
 	type step struct {
 		load   Load
 		active int
@@ -32,8 +33,17 @@ func TestOverloadDecision(t *testing.T) {
 		limit     int // 0: not checked
 		refuse    int // a new call with this many in progress: refused?
 		refused   bool
+		quiet     bool // no look: the node went idle
 	}
 	const hard, floor = 5000, 100
+	// n looks with l and active calls in progress, nothing checked
+	looks := func(n int, l Load, active int) []step {
+		steps := make([]step, n)
+		for i := range steps {
+			steps[i] = step{load: l, active: active}
+		}
+		return steps
+	}
 	tests := []struct {
 		name  string
 		steps []step
@@ -114,6 +124,47 @@ func TestOverloadDecision(t *testing.T) {
 			{load: calm, active: 1700, limit: 1818, refuse: 1818, refused: true}, // within a tenth: grows by a hundredth
 			{load: calm, active: 1810, limit: 1836, refuse: 1835},
 		}},
+		{"late over a second below any limit learned refuses nothing", func() []step {
+			// Four looks with 5 % late among calm ones: 1.16 % of the
+			// second's packets, over the bound, in four looks.
+			steps := append(looks(window, calm, 1000), looks(4, burst, 1000)...)
+			return append(steps, step{load: calm, active: 1000, limit: hard, refuse: 1000})
+		}()},
+		{"at the limit it learned and late over a second, the limit comes down, and grows back once the second is on time", func() []step {
+			steps := looks(3, slowSetup, 2000)
+			steps[2].saturated, steps[2].limit = true, 1800
+			// Calm, holding calls back: the limit grows to where 1700
+			// calls are no longer within a tenth of it.
+			steps = append(steps, looks(window-1, calm, 1700)...)
+			// A second late: three of four looks are not enough, with the
+			// fourth the limit is cut to 9/10 of the calls in progress
+			// (the last cut was more than a second ago).
+			steps = append(steps, looks(4, burst, 1900)...)
+			steps[len(steps)-1].limit, steps[len(steps)-1].refuse, steps[len(steps)-1].refused = 1710, 1710, true
+			// While the second is late the limit stays; once the first
+			// of the four late looks has left it, it grows by 1 %.
+			calmAtLimit := looks(window-4, calm, 1710)
+			for i := range calmAtLimit {
+				calmAtLimit[i].limit = 1710
+			}
+			steps = append(steps, calmAtLimit...)
+			return append(steps, step{load: calm, active: 1710, limit: 1727})
+		}()},
+		{"an idle node forgets its late packets", func() []step {
+			steps := looks(3, slowSetup, 2000)
+			steps[2].saturated, steps[2].limit = true, 1800
+			steps = append(steps, looks(window-1, calm, 1700)...)
+			steps = append(steps, looks(3, burst, 1900)...) // three late looks: 0.92 %
+			steps = append(steps, step{quiet: true})
+			// With the three before, a fourth late look would make the
+			// second late and cut the limit to 1710; the new second has
+			// only this one.
+			steps = append(steps, step{load: burst, active: 1900, refuse: 1880})
+			steps = append(steps, looks(window-5, calm, 1700)...)
+			steps = append(steps, looks(3, burst, 1900)...)
+			// Its twentieth look, the fourth late one: 1.16 %.
+			return append(steps, step{load: burst, active: 1900, limit: 1710})
+		}()},
 		{"half the looks of a second over a bound, not in a row", func() []step {
 			var steps []step
 			for i := 0; i < 9; i++ {
@@ -138,6 +189,10 @@ func TestOverloadDecision(t *testing.T) {
 			o := newOverload(hard, floor)
 			now := time.Unix(1000, 0)
 			for i, s := range tt.steps {
+				if s.quiet {
+					o.quiet()
+					continue
+				}
 				now = now.Add(max(s.after, lookEvery))
 				o.look(s.load, s.active, now)
 				st := o.stats()
