@@ -42,9 +42,9 @@ import (
 // three of its looks or more, it cuts the limit as a saturation does,
 // and the limit grows only while the second is under it. What a caller
 // hears is that second's p99; without this rule the limit grew back
-// into lateness at once, and callers' lateness p99 reached 16-25 ms at
-// 1.5 and 2 times the node's capacity (docs/benchmarks.md, "Eighth
-// round").
+// into lateness at the first calm look, and callers' lateness p99 was
+// 12.8-24.8 ms at 1.5 and 2 times the node's clean rate, against
+// 8.2-16.9 ms with it (docs/benchmarks.md, "Eighth round").
 // Below floor calls in progress nothing is refused on measures alone: a
 // short stall of a lightly loaded node (another process, a collection)
 // is no overload.
