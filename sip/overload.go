@@ -29,8 +29,8 @@ import (
 // announcement packets count only towards the half second: three late
 // looks in a row are a stall of the machine (another process, a
 // collection) as often as an overload, and as a rule of their own they
-// refused calls at half the node's capacity (docs/benchmarks.md, "Eighth
-// round"). Saturated, it
+// refused calls at half to two thirds of the node's clean rate
+// (docs/benchmarks.md, "Eighth round"). Saturated, it
 // refuses every new call, and the learned limit becomes nine tenths of
 // the calls then in progress (at most once per cutEvery, since the calls
 // in progress take a while to end). A look under every bound ends
