@@ -215,17 +215,18 @@ func (o *overload) look(l Load, active int, now time.Time) (became string) {
 		o.overCount--
 	}
 	o.recent[o.next] = why != ""
+	lateSecond := o.record(l)
 	o.next = (o.next + 1) % window
 	// At a limit it learned, the node holds calls back; while the last
 	// second's packets are late there, the limit is too high.
 	holding := active >= o.limit-o.limit/10 && o.limit < o.hard
-	lateSecond := o.record(l)
+	if holding && lateSecond && active >= o.floor && now.Sub(o.cut) >= cutEvery {
+		o.cutTo(active, now)
+	}
 	if why == "" {
 		o.strikes = 0
 		o.saturated = ""
-		if holding && lateSecond {
-			o.lower(active, now)
-		} else if holding {
+		if holding && !lateSecond {
 			o.limit = min(o.hard, o.limit+max(1, o.limit/100))
 		}
 		return ""
@@ -237,14 +238,10 @@ func (o *overload) look(l Load, active int, now time.Time) (became string) {
 		o.strikes = 0
 	}
 	if (o.strikes < strikesToSaturate && o.overCount < overInWindow) || active < o.floor {
-		if holding && lateSecond {
-			o.lower(active, now)
-		}
 		return ""
 	}
 	if o.saturated == "" || now.Sub(o.cut) >= cutEvery {
-		o.limit = max(o.floor, active*9/10, 1)
-		o.cut = now
+		o.cutTo(active, now)
 	}
 	if o.saturated == "" {
 		became = why
@@ -253,13 +250,12 @@ func (o *overload) look(l Load, active int, now time.Time) (became string) {
 	return became
 }
 
-// record adds a look's packets to the last second's and reports whether
-// their share late is past lateBound over the second, in
-// strikesToSaturate of its looks or more; o.mu is held. Only a whole
-// second is judged.
+// record adds a look's packets to the last second's, in the slot of
+// recent the look fills, and reports whether their share late is past
+// lateBound over the second, in strikesToSaturate of its looks or more;
+// o.mu is held. Only a whole second is judged.
 func (o *overload) record(l Load) bool {
-	i := o.next // the slot record fills: recent's, already moved on
-	i = (i + window - 1) % window
+	i := o.next
 	o.sumPaced += l.Paced - o.paced[i]
 	o.sumLate += l.PacedLate - o.late[i]
 	o.paced[i], o.late[i] = l.Paced, l.PacedLate
@@ -275,12 +271,9 @@ func (o *overload) record(l Load) bool {
 		o.sumLate >= lateAtLeast && float64(o.sumLate) > lateBound*float64(o.sumPaced)
 }
 
-// lower cuts the limit learned to nine tenths of the calls in progress,
-// at most once per cutEvery; o.mu is held.
-func (o *overload) lower(active int, now time.Time) {
-	if active < o.floor || now.Sub(o.cut) < cutEvery {
-		return
-	}
+// cutTo cuts the limit learned to nine tenths of the calls in progress
+// at now; o.mu is held.
+func (o *overload) cutTo(active int, now time.Time) {
 	o.limit = max(o.floor, active*9/10, 1)
 	o.cut = now
 }
