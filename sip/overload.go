@@ -47,7 +47,9 @@ import (
 // 8.2-16.9 ms with it (docs/benchmarks.md, "Eighth round").
 // Below floor calls in progress nothing is refused on measures alone: a
 // short stall of a lightly loaded node (another process, a collection)
-// is no overload.
+// is no overload. A node with no call in progress forgets its looks
+// (quiet): the looks of calls that ended long ago say nothing of the
+// next ones.
 
 // Bounds of the measures; each is well under what a caller notices.
 const (
@@ -278,11 +280,13 @@ func (o *overload) cutTo(active int, now time.Time) {
 	o.cut = now
 }
 
-// quiet forgets the packets of the looks so far: the node has no call in
-// progress, and the next calls are judged on their own.
+// quiet forgets the looks so far, their packets and which of them were
+// over a bound: the node has no call in progress, and the next calls are
+// judged on their own. The learned limit stays.
 func (o *overload) quiet() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.recent, o.overCount, o.strikes = [window]bool{}, 0, 0
 	o.paced, o.late, o.lateLook = [window]uint64{}, [window]uint64{}, [window]bool{}
 	o.sumPaced, o.sumLate, o.lateLooks, o.looks = 0, 0, 0, 0
 }
@@ -309,6 +313,9 @@ func (s *Server) watchLoad() {
 	for {
 		if int(s.active.Load()) == 0 && !s.overload.stats().Saturated {
 			timer.Stop()
+			if s.cfg.idle != nil {
+				s.cfg.idle()
+			}
 			select {
 			case <-s.stop:
 				return

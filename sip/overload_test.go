@@ -1,12 +1,15 @@
 package sip
 
 import (
+	"context"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/phonediversions/phonediversions/audio"
@@ -164,6 +167,17 @@ func TestOverloadDecision(t *testing.T) {
 			steps = append(steps, looks(3, burst, 1900)...)
 			// Its twentieth look, the fourth late one: 1.16 %.
 			return append(steps, step{load: burst, active: 1900, limit: 1710})
+		}()},
+		{"an idle node forgets the looks over a bound", func() []step {
+			// Nine late looks, then idle: a tenth late look after it is
+			// the first of the new calls' second, not half of a second.
+			steps := looks(overInWindow-1, lateMedia, 1000)
+			steps = append(steps, step{quiet: true}, step{load: lateMedia, active: 1000, limit: hard, refuse: 1000})
+			// Two acute looks, then idle: a third after it starts a row.
+			steps = append(steps, looks(2, slowSetup, 1000)...)
+			steps = append(steps, step{quiet: true}, step{load: wokeLate, active: 1000, limit: hard, refuse: 1000})
+			return append(steps, step{load: wokeLate, active: 1000},
+				step{load: wokeLate, active: 1000, saturated: true, limit: 900})
 		}()},
 		{"half the looks of a second over a bound, not in a row", func() []step {
 			var steps []step
@@ -340,4 +354,101 @@ func TestOverloadRefusesWith503(t *testing.T) {
 	hangUp(t, ctx, d)
 	hangUp(t, ctx, held)
 	eventually(t, 5*time.Second, "calls ended", func() bool { return f.srv.ActiveCalls() == 0 })
+}
+
+// TestOverloadForgetsAnIdleSpell: looks over a bound while earlier calls
+// were in progress do not count against the calls that come after an
+// idle spell. A running server's load watcher is given nine late looks
+// (one short of half a second) during one call; once that call has ended
+// and the watcher has gone idle, one more late look during the next call
+// must not make the node refuse calls.
+func TestOverloadForgetsAnIdleSpell(t *testing.T) {
+	late := Load{Paced: 100, PacedLate: 100} // every packet late; not acute
+	const (
+		calm = iota
+		lateLooks
+		baseline // the idle watcher's first read when a call starts
+		oneLate
+		judge
+	)
+	var step, lateLeft atomic.Int32
+	lateLeft.Store(overInWindow - 1)
+	paused, resume := make(chan struct{}), make(chan struct{})
+	judged, checked := make(chan struct{}), make(chan struct{})
+	idle := make(chan struct{}, 1)
+	f := newFixture(t, func(c *Config) {
+		c.OverloadFloor = -1
+		// The test gives every measure: the machine's own cannot add to
+		// them.
+		c.adjustLoad = func(Load) Load {
+			switch step.Load() {
+			case lateLooks:
+				if lateLeft.Add(-1) >= 0 {
+					return late
+				}
+				step.Store(calm)
+				close(paused)
+				<-resume
+			case baseline:
+				step.Store(oneLate)
+			case oneLate:
+				step.Store(judge)
+				return late
+			case judge:
+				step.Store(calm)
+				close(judged)
+				<-checked // a calm look would end a saturation
+			}
+			return Load{}
+		}
+		c.idle = func() {
+			select {
+			case idle <- struct{}{}:
+			default:
+			}
+		}
+	})
+	bridged := func() (*sipgo.DialogClientSession, context.Context) {
+		_, dlg, ctx := f.call("2001", "5000", diversion("1001"))
+		f.far.answer(ctx, f.far.nextInvite(5*time.Second))
+		answered(t, dlg, nil)
+		return dlg, ctx
+	}
+	first, ctx := bridged()
+	step.Store(lateLooks)
+	<-paused // nine late looks taken; the watcher waits in its tenth
+	if st := f.srv.Overload(); st.Saturated {
+		t.Fatal("saturated by nine late looks of twenty")
+	}
+	hangUp(t, ctx, first)
+	eventually(t, 5*time.Second, "the first call ended", func() bool { return f.srv.ActiveCalls() == 0 })
+	select {
+	case <-idle: // the watcher's idle spell before the first call
+	default:
+	}
+	close(resume)
+	<-idle
+	step.Store(baseline)
+	second, ctx := bridged()
+	// The late look is taken with the second call in progress; the
+	// watcher waits in the next one while a third call comes.
+	<-judged
+	release := sync.OnceFunc(func() { close(checked) })
+	defer release()
+	if st := f.srv.Overload(); st.Saturated {
+		t.Error("saturated by one late look after an idle spell: the looks before it were not forgotten")
+	}
+	p := newPhone(t, "0791234567", audio.PCMU, 0x33)
+	d, err := p.invite(ctx, f.srv.UDPPort(), "5000", p.sdp(), diversion("1002"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered(t, d, nil) // not refused with 503
+	release()
+	hangUp(t, ctx, d)
+	hangUp(t, ctx, second)
+	eventually(t, 5*time.Second, "calls ended", func() bool { return f.srv.ActiveCalls() == 0 })
+	if st := f.srv.Overload(); st.Shed != 0 {
+		t.Fatalf("%d calls refused for overload, want none", st.Shed)
+	}
 }

@@ -94,6 +94,9 @@ type Config struct {
 
 	// adjustLoad, when set, changes each look's measures (tests).
 	adjustLoad func(Load) Load
+	// idle, when set, is called each time the load watcher goes idle,
+	// before it waits for a call to start (tests).
+	idle func()
 }
 
 // Server is the running call handler.
