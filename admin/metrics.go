@@ -46,6 +46,9 @@ type Telephony struct {
 	// Lateness of announcement packets against their deadline, and the
 	// relay's delay from reading a packet to writing it.
 	Lateness, RelayDelay Histogram
+	// SIPReadWait is how long SIP datagrams waited in the UDP socket
+	// before the node read them.
+	SIPReadWait Histogram
 }
 
 // Histogram is a distribution of durations in equal buckets:
@@ -91,7 +94,7 @@ type metrics struct {
 	s        *Server
 
 	switches, calls, outcomes, rejected, active, streams *prometheus.Desc
-	rtp, lateness, relay                                 *prometheus.Desc
+	rtp, lateness, relay, sipReadWait                    *prometheus.Desc
 	decodes, stored, storedMax                           *prometheus.Desc
 	reportsKept, reportsDropped, callsFromCache          *prometheus.Desc
 	shed, callLimit, overloaded                          *prometheus.Desc
@@ -112,15 +115,17 @@ func newMetrics(s *Server) *metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "phonediversions_http_request_duration_seconds",
 			Help: "Time to answer HTTP requests, by route.", Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}},
 			[]string{"route"}),
-		switches:  prometheus.NewDesc("phonediversions_switches_total", "Diversion switches, by channel.", []string{"channel"}, nil),
-		calls:     prometheus.NewDesc("phonediversions_calls_total", "Calls started (INVITEs accepted for handling).", nil, nil),
-		outcomes:  prometheus.NewDesc("phonediversions_calls_ended_total", "Calls ended, by the outcome the report records.", []string{"outcome"}, nil),
-		rejected:  prometheus.NewDesc("phonediversions_calls_rejected_total", "INVITEs refused (403, 404, 482, 503, ...).", nil, nil),
-		active:    prometheus.NewDesc("phonediversions_active_calls", "Calls in progress.", nil, nil),
-		streams:   prometheus.NewDesc("phonediversions_announcement_streams", "Announcement and tone streams playing.", nil, nil),
-		rtp:       prometheus.NewDesc("phonediversions_rtp_packets_total", "RTP packets, by kind: sent, received, late (sent more than 5 ms after their deadline), skipped (frames skipped to catch up), dropped (malformed or from a stray source), batched (of those sent, handed to the kernel in io_uring batches; 0 where the kernel refuses io_uring).", []string{"kind"}, nil),
-		lateness:  prometheus.NewDesc("phonediversions_rtp_lateness_seconds", "Send time of announcement packets after their deadline.", nil, nil),
-		relay:     prometheus.NewDesc("phonediversions_relay_delay_seconds", "Time from reading a relayed RTP packet to writing it on the other leg.", nil, nil),
+		switches: prometheus.NewDesc("phonediversions_switches_total", "Diversion switches, by channel.", []string{"channel"}, nil),
+		calls:    prometheus.NewDesc("phonediversions_calls_total", "Calls started (INVITEs accepted for handling).", nil, nil),
+		outcomes: prometheus.NewDesc("phonediversions_calls_ended_total", "Calls ended, by the outcome the report records.", []string{"outcome"}, nil),
+		rejected: prometheus.NewDesc("phonediversions_calls_rejected_total", "INVITEs refused (403, 404, 482, 503, ...).", nil, nil),
+		active:   prometheus.NewDesc("phonediversions_active_calls", "Calls in progress.", nil, nil),
+		streams:  prometheus.NewDesc("phonediversions_announcement_streams", "Announcement and tone streams playing.", nil, nil),
+		rtp:      prometheus.NewDesc("phonediversions_rtp_packets_total", "RTP packets, by kind: sent, received, late (sent more than 5 ms after their deadline), skipped (frames skipped to catch up), dropped (malformed or from a stray source), batched (of those sent, handed to the kernel in io_uring batches; 0 where the kernel refuses io_uring).", []string{"kind"}, nil),
+		lateness: prometheus.NewDesc("phonediversions_rtp_lateness_seconds", "Send time of announcement packets after their deadline.", nil, nil),
+		relay:    prometheus.NewDesc("phonediversions_relay_delay_seconds", "Time from reading a relayed RTP packet to writing it on the other leg.", nil, nil),
+		sipReadWait: prometheus.NewDesc("phonediversions_sip_read_wait_seconds",
+			"Time SIP datagrams waited in the UDP socket before the node read them, from the kernel's stamp of their arrival: every answer, a 503 for overload included, leaves at least this late.", nil, nil),
 		decodes:   prometheus.NewDesc("phonediversions_announcement_uploads_converting", "Announcement uploads being converted now.", nil, nil),
 		stored:    prometheus.NewDesc("phonediversions_announcements_stored_bytes", "Bytes the stored announcements take.", nil, nil),
 		storedMax: prometheus.NewDesc("phonediversions_announcements_stored_max_bytes", "Bytes the stored announcements may take (announcement_max_total; 0: no bound).", nil, nil),
@@ -161,7 +166,7 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.switches, m.calls, m.outcomes, m.rejected, m.active, m.streams, m.rtp, m.lateness, m.relay,
-		m.decodes, m.stored, m.storedMax, m.reportsKept, m.reportsDropped, m.callsFromCache, m.shed, m.callLimit, m.overloaded,
+		m.sipReadWait, m.decodes, m.stored, m.storedMax, m.reportsKept, m.reportsDropped, m.callsFromCache, m.shed, m.callLimit, m.overloaded,
 		m.storeUnreachable, m.certExpiry} {
 		ch <- d
 	}
@@ -218,6 +223,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	if t.RelayDelay.Bucket > 0 {
 		ch <- constHistogram(m.relay, t.RelayDelay)
+	}
+	if t.SIPReadWait.Bucket > 0 {
+		ch <- constHistogram(m.sipReadWait, t.SIPReadWait)
 	}
 }
 

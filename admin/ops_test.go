@@ -25,12 +25,16 @@ func TestMetrics(t *testing.T) {
 	lateness.Counts[3] = 90   // 0.3–0.4 ms
 	lateness.Counts[70] = 10  // 7.0–7.1 ms
 	lateness.Counts[1000] = 1 // beyond 100 ms
+	readWait := admin.Histogram{Bucket: 100 * time.Microsecond, Counts: make([]uint64, 1001)}
+	readWait.Counts[0] = 50  // under 0.1 ms
+	readWait.Counts[150] = 2 // 15.0–15.1 ms
 	f := newFixture(t, func(f *fixture) {
 		f.probes.Telephony = func() admin.Telephony {
 			return admin.Telephony{CallsStarted: 42, CallsRejected: 9, ActiveCalls: 3, Streams: 5,
 				CallsShed: 7, CallLimit: 2400, Overloaded: true,
 				Outcomes: map[routing.Status]uint64{routing.StatusConnected: 30, routing.StatusCancelled: 9},
-				RTPSent:  1000, RTPLate: 11, RTPBatched: 640, Lateness: lateness}
+				RTPSent:  1000, RTPLate: 11, RTPBatched: 640, Lateness: lateness,
+				SIPReadWait: readWait}
 		}
 	})
 	g := f.group("Front Desk", "1022", "")
@@ -69,6 +73,10 @@ func TestMetrics(t *testing.T) {
 		`phonediversions_rtp_lateness_seconds_bucket{le="0.01"} 100`,
 		`phonediversions_rtp_lateness_seconds_bucket{le="0.1"} 100`,
 		`phonediversions_rtp_lateness_seconds_bucket{le="+Inf"} 101`,
+		`phonediversions_sip_read_wait_seconds_bucket{le="0.0005"} 50`,
+		`phonediversions_sip_read_wait_seconds_bucket{le="0.01"} 50`,
+		`phonediversions_sip_read_wait_seconds_bucket{le="0.02"} 52`,
+		`phonediversions_sip_read_wait_seconds_count 52`,
 		`process_resident_memory_bytes`,
 		`go_goroutines`,
 	} {

@@ -282,8 +282,13 @@ func mediaCounters(p *product) string {
 	if m == nil {
 		return "no media counters logged"
 	}
-	return fmt.Sprintf("RTP sent %v, late %v, skipped %v; announcement lateness p50 %v ms, p99 %v ms, max %v ms; relay p99 %v ms",
+	out := fmt.Sprintf("RTP sent %v, late %v, skipped %v; announcement lateness p50 %v ms, p99 %v ms, max %v ms; relay p99 %v ms",
 		m["rtp_sent"], m["rtp_late"], m["rtp_skipped"], m["lateness_p50"], m["lateness_p99"], m["lateness_max"], m["relay_p99"])
+	if s := p.logLine("SIP counters"); s != nil {
+		out += fmt.Sprintf("; SIP datagrams' wait to be read p50 %v ms, p99 %v ms, max %v ms over %v",
+			s["read_wait_p50"], s["read_wait_p99"], s["read_wait_max"], s["read"])
+	}
+	return out
 }
 
 // maxConcurrent reads the highest number of calls SIPp had in progress.

@@ -217,7 +217,7 @@ func (s *Server) Listen(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sip: listen udp: %w", err)
 		}
-		if s.udp, err = newUDPConn(c); err != nil {
+		if s.udp, err = newUDPConn(c, &s.stats.readWait); err != nil {
 			c.Close()
 			return fmt.Errorf("sip: listen udp: %w", err)
 		}

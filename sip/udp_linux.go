@@ -4,7 +4,10 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 	"unsafe"
+
+	"github.com/phonediversions/phonediversions/media"
 )
 
 // udpConn is the UDP listener with its reads and writes made as raw
@@ -16,14 +19,20 @@ import (
 // monitor (sysmon), which then polls every 20 µs while any thread is
 // busy. At 20 calls per second nearly every wake-up of it came from a
 // SIP read.
+//
+// Each datagram carries the kernel's stamp of its arrival
+// (SO_TIMESTAMPNS), and the time it waited in the socket until the read
+// is counted in wait.
 type udpConn struct {
 	*net.UDPConn
 	rc    syscall.RawConn
-	inet6 bool // the socket's family: an IPv4 destination is mapped
+	inet6 bool             // the socket's family: an IPv4 destination is mapped
+	wait  *media.Durations // nil: the wait is not measured
 }
 
-// newUDPConn wraps c.
-func newUDPConn(c *net.UDPConn) (*udpConn, error) {
+// newUDPConn wraps c; the time each datagram waits in the socket is
+// counted in wait, when not nil.
+func newUDPConn(c *net.UDPConn, wait *media.Durations) (*udpConn, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -34,6 +43,11 @@ func newUDPConn(c *net.UDPConn) (*udpConn, error) {
 		var sa syscall.Sockaddr
 		if sa, cerr = syscall.Getsockname(int(fd)); cerr == nil {
 			_, u.inet6 = sa.(*syscall.SockaddrInet6)
+		}
+		// A measure, not a condition of listening: without stamps the
+		// wait is not counted.
+		if wait != nil && syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1) == nil {
+			u.wait = wait
 		}
 	}); err != nil {
 		return nil, err
@@ -67,9 +81,15 @@ func (c *udpConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	}
 	err := c.rc.Read(func(fd uintptr) bool {
 		for {
-			l := uint32(syscall.SizeofSockaddrAny)
-			r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(p), uintptr(len(b)), 0,
-				uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l)))
+			var oob [stampSpace]byte
+			iov := syscall.Iovec{Base: (*byte)(p)}
+			iov.SetLen(len(b))
+			msg := syscall.Msghdr{Name: (*byte)(unsafe.Pointer(&rsa)), Namelen: syscall.SizeofSockaddrAny, Iov: &iov, Iovlen: 1}
+			if c.wait != nil {
+				msg.Control = &oob[0]
+				msg.SetControllen(len(oob))
+			}
+			r, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&msg)), 0)
 			switch e {
 			case syscall.EINTR:
 				continue
@@ -77,6 +97,11 @@ func (c *udpConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 				return false // wait until readable
 			}
 			n, errno = int(r), e
+			if e == 0 && c.wait != nil {
+				if at, ok := arrival(oob[:min(int(msg.Controllen), len(oob))]); ok {
+					c.wait.Observe(time.Since(at))
+				}
+			}
 			return true
 		}
 	})
@@ -95,6 +120,31 @@ func (c *udpConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 		from = netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), netPort(a.Port))
 	}
 	return n, from, nil
+}
+
+// stampSpace is the room for a datagram's control data: the arrival
+// stamp, with room to spare for others the kernel may add.
+const stampSpace = 128
+
+// arrival returns the kernel's stamp of a datagram's arrival in its
+// control data (SO_TIMESTAMPNS). The stamp is on the wall clock, as is
+// the read's time it is compared with: a step of the clock between the
+// two makes one wait wrong (a negative one counts as none).
+func arrival(oob []byte) (time.Time, bool) {
+	hdr := syscall.CmsgLen(0)
+	for len(oob) >= hdr {
+		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < hdr || l > len(oob) {
+			return time.Time{}, false
+		}
+		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SO_TIMESTAMPNS && l-hdr >= int(unsafe.Sizeof(syscall.Timespec{})) {
+			ts := (*syscall.Timespec)(unsafe.Pointer(&oob[hdr]))
+			return time.Unix(ts.Unix()), true
+		}
+		oob = oob[min(syscall.CmsgSpace(l-hdr), len(oob)):]
+	}
+	return time.Time{}, false
 }
 
 // WriteTo writes one datagram to addr, a *net.UDPAddr.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/phonediversions/phonediversions/internal/syscalltrace"
+	"github.com/phonediversions/phonediversions/media"
 )
 
 // listenRaw opens the listener's socket on addr as Listen does.
@@ -23,7 +24,7 @@ func listenRaw(t *testing.T, addr string) *udpConn {
 	if err != nil {
 		t.Skipf("cannot listen on %s here: %v", addr, err)
 	}
-	u, err := newUDPConn(c)
+	u, err := newUDPConn(c, new(media.Durations))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +89,49 @@ func TestUDPConnCarriesDatagrams(t *testing.T) {
 				if !bytes.Equal(buf[:n], pong) || back.Port != to.Port {
 					t.Fatalf("peer read %q from port %d, want %q from %d", buf[:n], back.Port, pong, to.Port)
 				}
+			}
+		})
+	}
+}
+
+// TestUDPConnMeasuresTheWaitInTheSocket: a datagram left unread for a
+// while is counted with that wait, from its arrival to the read, on
+// IPv4 and IPv6 sockets.
+func TestUDPConnMeasuresTheWaitInTheSocket(t *testing.T) {
+	for _, tc := range []struct{ name, listen, peer string }{
+		{"IPv4", "127.0.0.1:0", "127.0.0.1"},
+		{"IPv6", "[::1]:0", "::1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := listenRaw(t, tc.listen)
+			p := peerOn(t, tc.peer)
+			to := &net.UDPAddr{IP: net.ParseIP(tc.peer), Port: u.LocalAddr().(*net.UDPAddr).Port}
+			const held = 30 * time.Millisecond
+			sent := time.Now()
+			for range 2 {
+				if _, err := p.WriteTo([]byte("OPTIONS sip:x SIP/2.0"), to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Not a wait for an event: the datagrams are left in the
+			// socket for at least this long.
+			time.Sleep(held)
+			buf := make([]byte, 2048)
+			for range 2 {
+				if _, _, err := u.ReadFrom(buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			most := time.Since(sent)
+			h := u.wait.Snapshot()
+			if n := h.Total(); n != 2 {
+				t.Fatalf("%d waits counted, want 2", n)
+			}
+			// Both arrived after sent and were read before most, and
+			// waited held at least. The shorter wait is known to its
+			// bucket's upper bound, the longer exactly (Max).
+			if low := h.Quantile(0); low < held || h.Max > most {
+				t.Fatalf("waits from %v to %v, want both within [%v, %v]", low, h.Max, held, most)
 			}
 		})
 	}

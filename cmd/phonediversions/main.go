@@ -521,6 +521,9 @@ func (m *Main) Close() error {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainTimeout)
 		m.SIP.Drain(ctx)
+		rw := m.SIP.Stats().ReadWait()
+		m.Log.Info().Uint64("read", rw.Total()).Dur("read_wait_p50", rw.Quantile(0.5)).Dur("read_wait_p99", rw.Quantile(0.99)).
+			Dur("read_wait_max", rw.Max).Msg("SIP counters")
 		cancel()
 		m.SIP.Close()
 	}
@@ -703,14 +706,16 @@ func firstHostAddr() netip.Addr {
 // for the metrics endpoint.
 func (m *Main) telephony() admin.Telephony {
 	st, ms, ov := m.SIP.Stats(), m.Media.Stats(), m.SIP.Overload()
+	rw := st.ReadWait()
 	return admin.Telephony{
 		CallsStarted: st.Calls.Load(), CallsRejected: st.Rejected.Load(), Outcomes: st.Ended(),
 		ActiveCalls: m.SIP.ActiveCalls(), Streams: ms.ActiveStreams,
 		CallsShed: ov.Shed, CallLimit: ov.Limit, Overloaded: ov.Saturated,
 		RTPSent: ms.PacketsSent, RTPReceived: ms.PacketsReceived, RTPLate: ms.LatePackets,
 		RTPSkipped: ms.SkippedFrames, RTPDropped: ms.DroppedPackets, RTPBatched: ms.BatchedPackets,
-		Lateness:   admin.Histogram{Bucket: ms.Lateness.Bucket, Counts: ms.Lateness.Counts},
-		RelayDelay: admin.Histogram{Bucket: ms.RelayDelay.Bucket, Counts: ms.RelayDelay.Counts},
+		Lateness:    admin.Histogram{Bucket: ms.Lateness.Bucket, Counts: ms.Lateness.Counts},
+		RelayDelay:  admin.Histogram{Bucket: ms.RelayDelay.Bucket, Counts: ms.RelayDelay.Counts},
+		SIPReadWait: admin.Histogram{Bucket: rw.Bucket, Counts: rw.Counts},
 	}
 }
 
