@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,9 +14,10 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// rawCaller is a caller on a bare UDP or TCP socket, writing its SIP by
-// hand: for what a SIP stack would not do on purpose (a CANCEL after the
-// 200, an ACK never sent) and for checking bytes a stack would hide.
+// rawCaller is a caller on a bare UDP, TCP or TLS connection, writing its
+// SIP by hand: for what a SIP stack would not do on purpose (a CANCEL
+// after the 200, an ACK never sent) and for checking bytes a stack would
+// hide.
 type rawCaller struct {
 	t         *testing.T
 	conn      net.Conn
@@ -52,6 +54,13 @@ func dialRawFrom(t *testing.T, f *fixture, transport, from string) *rawCaller {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newRawCaller(t, conn, transport)
+}
+
+// newRawCaller is a caller on conn, a connection to the product over
+// transport (udp, tcp or tls).
+func newRawCaller(t *testing.T, conn net.Conn, transport string) *rawCaller {
+	t.Helper()
 	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -167,18 +176,30 @@ func (r *rawCaller) answerRequest(req *sip.Request) {
 // share one Contact value per transport, so a mix-up between them would
 // send a UDP caller's ACK and BYE to the TCP listener, or the reverse.
 func TestResponsesNameTheListenerOfTheCall(t *testing.T) {
-	f := newFixture(t, nil)
+	cert, pool := selfSigned(t)
+	f := newFixture(t, func(c *Config) { c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}} })
 	announceOnly(f)
 	for _, c := range []struct {
 		transport     string
+		scheme        string
 		port          int
 		transportParm string // the Contact URI's transport parameter
 	}{
-		{"udp", f.srv.UDPPort(), ""},
-		{"tcp", f.srv.TCPPort(), "tcp"},
+		{"udp", "sip", f.srv.UDPPort(), ""},
+		{"tcp", "sip", f.srv.TCPPort(), "tcp"},
+		{"tls", "sips", f.srv.TLSPort(), ""},
 	} {
 		t.Run(c.transport, func(t *testing.T) {
-			r := dialRaw(t, f, c.transport)
+			var r *rawCaller
+			if c.transport == "tls" {
+				conn, err := tls.Dial("tcp", hostPort(f.srv.TLSPort()), &tls.Config{RootCAs: pool})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r = newRawCaller(t, conn, "tls")
+			} else {
+				r = dialRaw(t, f, c.transport)
+			}
 			r.send(r.request("INVITE", 1, "", "inv-"+c.transport, []string{"Diversion: <sip:1001@127.0.0.1>;reason=unconditional"}, r.sdp("")))
 			ok := r.response("INVITE", 5*time.Second)
 			if ok.StatusCode != 200 {
@@ -189,8 +210,8 @@ func TestResponsesNameTheListenerOfTheCall(t *testing.T) {
 				t.Fatal("200 without Contact")
 			}
 			tp, _ := contact.Address.UriParams.Get("transport")
-			if contact.Address.Port != c.port || !strings.EqualFold(tp, c.transportParm) {
-				t.Errorf("200 over %s names %s, want port %d transport %q", c.transport, contact.Address.String(), c.port, c.transportParm)
+			if contact.Address.Scheme != c.scheme || contact.Address.Port != c.port || !strings.EqualFold(tp, c.transportParm) {
+				t.Errorf("200 over %s names %s, want %s, port %d, transport %q", c.transport, contact.Address.String(), c.scheme, c.port, c.transportParm)
 			}
 			toTag, _ := ok.To().Params.Get("tag")
 			r.send(r.request("ACK", 1, toTag, "ack-"+c.transport, nil, ""))
