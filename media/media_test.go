@@ -85,6 +85,22 @@ func (p *peer) read(quiet time.Duration) []received {
 	}
 }
 
+// readSpan returns the packets that arrive until their RTP timestamps
+// span n frames, or fails after timeout.
+func (p *peer) readSpan(n int, timeout time.Duration) []received {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var out []received
+	for len(out) == 0 || int(out[len(out)-1].p.Timestamp-out[0].p.Timestamp)/audio.FrameSamples+1 < n {
+		left := time.Until(deadline)
+		if left <= 0 {
+			p.t.Fatalf("got %d packets, not the %d frames' span", len(out), n)
+		}
+		out = append(out, p.readN(1, left)...)
+	}
+	return out
+}
+
 // readN returns n packets or fails after timeout.
 func (p *peer) readN(n int, timeout time.Duration) []received {
 	p.t.Helper()
@@ -169,6 +185,28 @@ func checkStream(t *testing.T, got []received, pt uint8) {
 	}
 }
 
+// checkSkipping asserts a stream that skipped frames: one SSRC,
+// continuous sequence numbers, timestamps forward by whole frames, the
+// marker on the first packet only, and each payload the frame of its
+// timestamp.
+func checkSkipping(t *testing.T, got []received, pt uint8, frames [][]byte) {
+	t.Helper()
+	first := got[0].p.Header
+	for i, r := range got {
+		h := r.p.Header
+		if h.PayloadType != pt || h.Marker != (i == 0) || h.SSRC != first.SSRC || h.SequenceNumber != first.SequenceNumber+uint16(i) {
+			t.Fatalf("packet %d: %+v after first %+v", i, h, first)
+		}
+		step := h.Timestamp - first.Timestamp
+		if step%audio.FrameSamples != 0 || (i > 0 && step <= got[i-1].p.Timestamp-first.Timestamp) {
+			t.Fatalf("packet %d: timestamp %d, first %d", i, h.Timestamp, first.Timestamp)
+		}
+		if f := int(step / audio.FrameSamples); f >= len(frames) || !bytes.Equal(r.p.Payload, frames[f]) {
+			t.Fatalf("packet %d: not frame %d of the announcement", i, f)
+		}
+	}
+}
+
 func TestAnnouncementCapture(t *testing.T) {
 	e := newEngine(t)
 	p := builtin(t)
@@ -178,12 +216,24 @@ func TestAnnouncementCapture(t *testing.T) {
 			leg := newLeg(t, e, media.LegConfig{Format: media.Format{Codec: codec}, Peer: sink.addr()})
 			frames := p.Frames(codec)
 			s := e.Play(leg, frames, false)
-			got := sink.readN(len(frames), 30*time.Second)
+			got := sink.readSpan(len(frames), 30*time.Second)
 			if !s.Finished() {
 				t.Fatal("stream did not play to its end")
 			}
 			if extra := sink.read(100 * time.Millisecond); len(extra) != 0 {
 				t.Fatalf("%d packets after the end", len(extra))
+			}
+			if len(got) < len(frames) {
+				// The pacer skips the frames of deadlines it missed by a
+				// period or more: a stall of the machine (a busy CI host),
+				// which a phone hears as a gap. What was sent is still the
+				// announcement, each frame at its own timestamp.
+				t.Logf("%d of %d frames skipped after a stall", len(frames)-len(got), len(frames))
+				if len(got) < len(frames)-len(frames)/10 {
+					t.Fatalf("%d of %d frames sent", len(got), len(frames))
+				}
+				checkSkipping(t, got, uint8(codec), frames)
+				return
 			}
 			checkStream(t, got, uint8(codec))
 			// 50 packets per second: n packets span (n-1)·20 ms.

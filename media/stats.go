@@ -57,7 +57,7 @@ func (h *histogram) addTo(s *Histogram) {
 // use. The zero value is ready.
 type Durations struct{ h histogram }
 
-// Observe records d (a negative d as 0).
+// Observe records x (a negative x as 0).
 func (d *Durations) Observe(x time.Duration) { d.h.observe(x) }
 
 // Snapshot returns the durations recorded so far.
