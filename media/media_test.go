@@ -185,11 +185,11 @@ func checkStream(t *testing.T, got []received, pt uint8) {
 	}
 }
 
-// checkSkipping asserts a stream that skipped frames: one SSRC,
-// continuous sequence numbers, timestamps forward by whole frames, the
-// marker on the first packet only, and each payload the frame of its
-// timestamp.
-func checkSkipping(t *testing.T, got []received, pt uint8, frames [][]byte) {
+// checkFrames asserts an announcement's stream, whose frames after a
+// stall may have been skipped: one SSRC, continuous sequence numbers,
+// timestamps forward by whole frames, the marker on the first packet
+// only, the payload type, and each payload the frame of its timestamp.
+func checkFrames(t *testing.T, got []received, pt uint8, frames [][]byte) {
 	t.Helper()
 	first := got[0].p.Header
 	for i, r := range got {
@@ -223,33 +223,28 @@ func TestAnnouncementCapture(t *testing.T) {
 			if extra := sink.read(100 * time.Millisecond); len(extra) != 0 {
 				t.Fatalf("%d packets after the end", len(extra))
 			}
-			if len(got) < len(frames) {
-				// The pacer skips the frames of deadlines it missed by a
-				// period or more: a stall of the machine (a busy CI host),
-				// which a phone hears as a gap. What was sent is still the
-				// announcement, each frame at its own timestamp.
-				t.Logf("%d of %d frames skipped after a stall", len(frames)-len(got), len(frames))
-				if len(got) < len(frames)-len(frames)/10 {
+			// Each packet is the frame of its timestamp. The pacer skips
+			// the frames of deadlines it missed by a period or more: a
+			// stall of the machine (a busy CI host), which a phone hears
+			// as a gap; with all frames there, the timestamps step 160.
+			checkFrames(t, got, uint8(codec), frames)
+			if skipped := len(frames) - len(got); skipped > 0 {
+				t.Logf("%d of %d frames skipped after a stall", skipped, len(frames))
+				if skipped > len(frames)/10 {
 					t.Fatalf("%d of %d frames sent", len(got), len(frames))
 				}
-				checkSkipping(t, got, uint8(codec), frames)
 				return
 			}
-			checkStream(t, got, uint8(codec))
 			// 50 packets per second: n packets span (n-1)·20 ms.
 			span := got[len(got)-1].at.Sub(got[0].at)
 			want := time.Duration(len(got)-1) * 20 * time.Millisecond
 			if span < want-40*time.Millisecond || span > want+100*time.Millisecond {
 				t.Errorf("%d packets arrived over %v, want %v (50 per second)", len(got), span, want)
 			}
-			// The decoded audio is the announcement.
-			var sent, heard []byte
-			for i, r := range got {
-				sent = append(sent, frames[i]...)
+			// The decoded audio is the announcement's length.
+			var heard []byte
+			for _, r := range got {
 				heard = append(heard, r.p.Payload...)
-			}
-			if !bytes.Equal(sent, heard) {
-				t.Fatal("the payload differs from the announcement")
 			}
 			decode := g711.DecodeUlaw
 			if codec == audio.PCMA {
